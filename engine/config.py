@@ -1,0 +1,179 @@
+"""Every default of the engine in one place: dataclass configs and named presets.
+
+`tiny` is the CPU preset used by the bundled models; `r50` and `swinl` follow the published SyncVIS recipe
+(`shared/design/syncvis-method.md`, §2-§7 and §14). Sections are owned by the code that reads them:
+ModelConfig -> engine/model, LossConfig -> engine/model/criterion.py, TrainConfig -> engine/train.py,
+InferConfig -> engine/inference.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["sync", "video", "frame"]
+
+
+@dataclass
+class SyncConfig:
+    """The two-way aggregation between video-level and frame-level queries (spec §3)."""
+
+    top_k: int = 10                      # N_k embeddings selected per frame / per video
+    momentum: float = 0.05               # lambda: q <- (1-lambda) q + lambda * aggregated
+    order: Literal["frame_first", "video_first"] = "frame_first"  # figure order: frame->video, then video->frame
+    selection: Literal["top2_sum", "max_prob"] = "top2_sum"
+
+
+@dataclass
+class ModelConfig:
+    """The network. Defaults are the published R-50 values; presets below override them."""
+
+    mode: Mode = "sync"
+    backbone: str = "resnet50"           # torchvision name, see engine/model/backbone.py
+    frozen_bn: bool = True
+    num_classes: int = 40
+    hidden_dim: int = 256
+    nheads: int = 8
+    dim_feedforward: int = 2048
+    dec_layers: int = 9                  # + 1 prediction from the initial queries
+    num_frame_queries: int = 100
+    num_video_queries: int = 100
+    mask_dim: int = 256
+    # pixel decoder
+    enc_layers: int = 6
+    enc_dim_feedforward: int = 1024
+    enc_n_points: int = 4
+    conv_dim: int = 256
+    size_divisibility: int = 32
+    pixel_mean: tuple[float, float, float] = (123.675, 116.280, 103.530)
+    pixel_std: tuple[float, float, float] = (58.395, 57.120, 57.375)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+
+
+@dataclass
+class LossConfig:
+    """Matching costs and loss weights (spec §4)."""
+
+    class_weight: float = 2.0
+    mask_weight: float = 5.0
+    dice_weight: float = 5.0
+    no_object_weight: float = 0.1
+    num_points: int = 12544
+    oversample_ratio: float = 3.0
+    importance_sample_ratio: float = 0.75
+    deep_supervision: bool = True
+    # synchronized embedding optimization: video-level predictions supervised on sub-clips
+    subclip_len: int = 2                 # T_s
+    subclip_stride: int = 1
+    subclip_weights: Literal["uniform"] | tuple[float, ...] = "uniform"   # uniform = 1 / number of sub-clips
+    full_clip_term: bool = False         # also supervise the whole clip with weight 1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and data sampling (spec §7)."""
+
+    num_frames: int = 8                  # T
+    frame_range: int = 20
+    batch_size: int = 8                  # videos per iteration (global)
+    lr: float = 1e-4
+    backbone_lr_multiplier: float = 0.1
+    weight_decay: float = 0.05
+    weight_decay_norm: float = 0.0
+    weight_decay_embed: float = 0.0
+    clip_grad_norm: float = 0.01
+    max_iters: int = 70000
+    lr_steps: tuple[int, ...] = (37500,)
+    lr_gamma: float = 0.1
+    warmup_iters: int = 10
+    amp: bool = True                     # CUDA only
+    min_sizes: tuple[int, ...] = (288, 320, 352, 384, 416, 448, 480, 512)
+    max_size: int = 768
+    crop_prob: float = 0.5
+    flip_prob: float = 0.5
+    eval_every: int = 5000
+    checkpoint_every: int = 5000
+    log_every: int = 20
+    seed: int = 0
+    num_workers: int = 2
+
+
+@dataclass
+class InferConfig:
+    """Inference over whole videos (spec §6)."""
+
+    window: int = 36                     # T_w frames per window; windows linked by query embeddings
+    top_k: int = 10                      # detections per video
+    mask_threshold: float = 0.0          # on logits
+    score_mask_quality: bool = False
+    short_side: int = 360                # test resize (0 = native size)
+    max_size: int = 1333
+    device: str = "auto"                 # auto | cpu | cuda
+    amp: bool = True                     # bf16/fp16 autocast on CUDA
+
+
+@dataclass
+class Preset:
+    model: ModelConfig
+    loss: LossConfig
+    train: TrainConfig
+    infer: InferConfig
+
+
+def _tiny() -> Preset:
+    """Small enough for CPU training and >=10 fps inference at 320x192 on two cores (the bundled models)."""
+    model = ModelConfig(backbone="mobilenet_v3_large", frozen_bn=False, num_classes=8, hidden_dim=64, nheads=4,
+                        dim_feedforward=256, dec_layers=6, num_frame_queries=16, num_video_queries=16,
+                        mask_dim=64, enc_layers=2, enc_dim_feedforward=256, conv_dim=64,
+                        sync=SyncConfig(top_k=4))
+    loss = LossConfig(num_points=2048)
+    train = TrainConfig(num_frames=4, frame_range=6, batch_size=4, lr=3e-4, backbone_lr_multiplier=1.0,
+                        weight_decay=0.05, clip_grad_norm=1.0, max_iters=3000, lr_steps=(2400,),
+                        min_sizes=(192,), max_size=320, crop_prob=0.3, eval_every=1000,
+                        checkpoint_every=500, log_every=10)
+    infer = InferConfig(window=12, short_side=0)
+    return Preset(model, loss, train, infer)
+
+
+def _r50() -> Preset:
+    return Preset(ModelConfig(), LossConfig(), TrainConfig(), InferConfig())
+
+
+def _swinl() -> Preset:
+    model = ModelConfig(backbone="swin_l", frozen_bn=False, num_frame_queries=200, num_video_queries=200)
+    train = TrainConfig(num_frames=5, lr=5e-5, max_iters=140000, lr_steps=(75000,))
+    return Preset(model, LossConfig(), train, InferConfig(short_side=448))
+
+
+PRESETS = {"tiny": _tiny, "r50": _r50, "swinl": _swinl}
+
+
+def preset(name: str, mode: Mode | None = None) -> Preset:
+    """A fresh copy of a named preset, optionally with the mode changed."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    p = PRESETS[name]()
+    if mode is not None:
+        p.model.mode = mode
+    return p
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, data: dict) -> Any:
+    """Rebuild a (nested) dataclass from `to_dict` output; unknown keys are an error so stale checkpoints say so."""
+    kwargs = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in fields:
+            raise KeyError(f"unknown {cls.__name__} field {key!r}")
+        ftype = fields[key].type
+        sub = {"SyncConfig": SyncConfig}.get(ftype if isinstance(ftype, str) else getattr(ftype, "__name__", ""))
+        if sub is not None and isinstance(value, dict):
+            value = from_dict(sub, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)

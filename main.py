@@ -1,0 +1,19 @@
+"""SyncVIS Studio entry point: no arguments (or a video path) opens the window; a command name runs headless."""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from engine.cli import is_command, run_cli
+
+    if is_command(argv):
+        return run_cli([a for a in argv if a != "help"] or ["--help"])
+    from app.launch import launch
+
+    return launch(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
