@@ -86,14 +86,19 @@ class TrainConfig:
     lr_steps: tuple[int, ...] = (37500,)
     lr_gamma: float = 0.1
     warmup_iters: int = 10
+    warmup_factor: float = 1.0           # LR factor at step 0, linear to 1 at warmup_iters (1.0 = no warm-up)
     amp: bool = True                     # CUDA only
     min_sizes: tuple[int, ...] = (288, 320, 352, 384, 416, 448, 480, 512)
     max_size: int = 768
     crop_prob: float = 0.5
+    crop_min_frac: float = 0.6           # crop side as a fraction of the frame side, drawn in [crop_min_frac, 1]
     flip_prob: float = 0.5
     eval_every: int = 5000
     checkpoint_every: int = 5000
+    keep_checkpoints: int = 3            # intermediate checkpoints kept in RUN_DIR/checkpoints (0 = all)
     log_every: int = 20
+    val_fraction: float = 0.1            # held-out videos when no validation folder is given (0 = no evaluation)
+    val_max_videos: int = 50
     seed: int = 0
     num_workers: int = 2
 
@@ -110,6 +115,8 @@ class InferConfig:
     max_size: int = 1333
     device: str = "auto"                 # auto | cpu | cuda
     amp: bool = True                     # bf16/fp16 autocast on CUDA
+    mode: Mode | None = None             # read-out; None = the model's own mode (a sync model also reads out
+                                         # its video-level or frame-level queries alone)
 
 
 @dataclass
@@ -129,8 +136,9 @@ def _tiny() -> Preset:
     loss = LossConfig(num_points=2048)
     train = TrainConfig(num_frames=4, frame_range=6, batch_size=4, lr=3e-4, backbone_lr_multiplier=1.0,
                         weight_decay=0.05, clip_grad_norm=1.0, max_iters=3000, lr_steps=(2400,),
-                        min_sizes=(192,), max_size=320, crop_prob=0.3, eval_every=1000,
-                        checkpoint_every=500, log_every=10)
+                        warmup_iters=50, warmup_factor=0.1, min_sizes=(160, 192, 224), max_size=384,
+                        crop_prob=0.3, eval_every=1000, checkpoint_every=500, log_every=10, val_max_videos=20,
+                        num_workers=0)
     infer = InferConfig(window=12, short_side=0)
     return Preset(model, loss, train, infer)
 

@@ -84,6 +84,8 @@ class VideoPrediction:
     windows: list[WindowInternals] = field(default_factory=list)
     checkpoint: str = ""
     complete: bool = True  # False when the run was cancelled; tracks hold the frames done
+    notices: list[str] = field(default_factory=list)  # what the engine changed on its own (OOM fallbacks, ...)
+    device: str = ""  # where the run ended up (after any fallback)
 
     def to_ytvis_results(self, video_id: int) -> list[dict]:
         """YouTube-VIS results-format entries for this video (category ids are 1-based)."""

@@ -1,0 +1,253 @@
+"""The annotation document: one video, its categories and tracks, and what the user sees of them. Qt-free.
+
+Views never own data: they read the document and redraw when it tells them something changed (a napari-style
+evented model with plain callbacks, so the model runs in tests and scripts without a QApplication). Masks stay
+COCO RLE; only frames on screen are decoded, through a small LRU cache, so a long video with many tracks costs
+memory in proportion to what is shown, not to its length.
+"""
+from __future__ import annotations
+
+import colorsys
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.masks import decode
+from engine.review import next_event, presence, track_events
+from engine.types import Track, VideoPrediction
+
+# Events sent to listeners: (name, payload dict).
+VIDEO = "video"            # a video was opened (or closed)
+TRACKS = "tracks"          # the set of tracks or their masks changed (new run, partial window)
+VISIBILITY = "visibility"  # a track was shown or hidden, or overlays toggled
+SELECTION = "selection"    # the selected track changed
+
+Listener = Callable[[str, dict], None]
+
+
+@dataclass
+class VideoRef:
+    """What the document knows about its video; the frames themselves come from a VideoReader."""
+
+    path: str
+    num_frames: int
+    width: int
+    height: int
+    fps: float
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+@dataclass
+class RunInfo:
+    """Where the tracks came from: one inference run."""
+
+    checkpoint: str
+    mode: str
+    complete: bool
+    frames_done: int
+
+
+def track_colour(track_id: int) -> tuple[int, int, int]:
+    """A stable, well-spread colour per track id (golden-ratio hue steps, as label tools do)."""
+    h = (0.61803398875 * (track_id + 1)) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.75, 1.0)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+class MaskCache:
+    """LRU cache of decoded masks keyed by (track id, frame); bounded by a byte budget."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20):
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[int, int], rle: dict) -> np.ndarray:
+        m = self._data.get(key)
+        if m is not None:
+            self._data.move_to_end(key)
+            self.hits += 1
+            return m
+        self.misses += 1
+        m = decode(rle)
+        self._data[key] = m
+        self._bytes += m.nbytes
+        while self._bytes > self.max_bytes and len(self._data) > 1:
+            _, old = self._data.popitem(last=False)
+            self._bytes -= old.nbytes
+        return m
+
+    def clear(self) -> None:
+        self._data.clear()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+@dataclass
+class Document:
+    video: VideoRef | None = None
+    categories: list[str] = field(default_factory=list)
+    tracks: list[Track] = field(default_factory=list)
+    prediction: VideoPrediction | None = None
+    run: RunInfo | None = None
+    hidden: set[int] = field(default_factory=set)
+    overlays_visible: bool = True
+    selected: int | None = None
+    cache: MaskCache = field(default_factory=MaskCache)
+    _listeners: list[Listener] = field(default_factory=list, repr=False)
+
+    # ------------------------------------------------------------ events
+    def subscribe(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def unsubscribe(self, fn: Listener) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def _emit(self, name: str, **payload) -> None:
+        for fn in list(self._listeners):
+            fn(name, payload)
+
+    # ------------------------------------------------------------ video
+    def open_video(self, ref: VideoRef) -> None:
+        """A new video starts an empty document: tracks of another video never carry over."""
+        self.video = ref
+        self._reset_tracks()
+        self._emit(VIDEO, video=ref)
+        self._emit(TRACKS, partial=False)
+
+    def close_video(self) -> None:
+        self.video = None
+        self._reset_tracks()
+        self._emit(VIDEO, video=None)
+        self._emit(TRACKS, partial=False)
+
+    def _reset_tracks(self) -> None:
+        self.tracks, self.prediction, self.run, self.categories = [], None, None, []
+        self.hidden.clear()
+        self.selected = None
+        self.cache.clear()
+
+    @property
+    def num_frames(self) -> int:
+        return self.video.num_frames if self.video else 0
+
+    # ------------------------------------------------------------ tracks
+    def set_prediction(self, pred: VideoPrediction, frames_done: int | None = None) -> None:
+        """Show the tracks of a run (also called once per finished window with the partial prediction).
+
+        Hidden flags and the selection survive a partial update when their track still exists.
+        """
+        if self.video is not None and pred.num_frames != self.video.num_frames:
+            raise ValueError(f"prediction has {pred.num_frames} frames, the video {self.video.num_frames}")
+        self.prediction = pred
+        self.categories = list(pred.categories)
+        self.tracks = list(pred.tracks)
+        done = frames_done if frames_done is not None else (
+            pred.num_frames if pred.complete else max((w.end for w in pred.windows), default=0))
+        self.run = RunInfo(pred.checkpoint, pred.mode, pred.complete, done)
+        ids = {t.id for t in self.tracks}
+        self.hidden &= ids
+        if self.selected is not None and self.selected not in ids:
+            self.selected = None
+        self.cache.clear()
+        self._emit(TRACKS, partial=not pred.complete)
+
+    def clear_tracks(self) -> None:
+        self._reset_tracks()
+        self._emit(TRACKS, partial=False)
+
+    def track(self, track_id: int) -> Track | None:
+        for t in self.tracks:
+            if t.id == track_id:
+                return t
+        return None
+
+    def category_name(self, category_id: int) -> str:
+        """Category ids are 1-based (YTVIS), `categories` a plain list of names."""
+        if 1 <= category_id <= len(self.categories):
+            return self.categories[category_id - 1]
+        return f"class {category_id}"
+
+    def colour(self, track_id: int) -> tuple[int, int, int]:
+        return track_colour(track_id)
+
+    def presence(self) -> np.ndarray:
+        """(num_tracks, num_frames) bool, rows in track order."""
+        n = self.num_frames or (self.prediction.num_frames if self.prediction else 0)
+        out = np.zeros((len(self.tracks), n), dtype=bool)
+        for r, t in enumerate(self.tracks):
+            p = presence(t)[:n]
+            out[r, : p.size] = p
+        return out
+
+    def events(self) -> np.ndarray:
+        return track_events(self.tracks)
+
+    def next_event(self, frame: int, direction: int) -> int | None:
+        return next_event(self.events(), frame, direction)
+
+    # ------------------------------------------------------------ visibility and selection
+    def is_visible(self, track_id: int) -> bool:
+        return track_id not in self.hidden
+
+    def set_visible(self, track_id: int, visible: bool) -> None:
+        before = self.is_visible(track_id)
+        (self.hidden.discard if visible else self.hidden.add)(track_id)
+        if before != visible:
+            self._emit(VISIBILITY, track_id=track_id)
+
+    def set_overlays_visible(self, visible: bool) -> None:
+        if visible != self.overlays_visible:
+            self.overlays_visible = visible
+            self._emit(VISIBILITY, track_id=None)
+
+    def select(self, track_id: int | None) -> None:
+        if track_id is not None and self.track(track_id) is None:
+            track_id = None
+        if track_id != self.selected:
+            self.selected = track_id
+            self._emit(SELECTION, track_id=track_id)
+
+    # ------------------------------------------------------------ masks on screen
+    def mask(self, track_id: int, frame: int) -> np.ndarray | None:
+        t = self.track(track_id)
+        if t is None or not (0 <= frame < len(t.masks)) or t.masks[frame] is None:
+            return None
+        m = self.cache.get((track_id, frame), t.masks[frame])
+        return m if m.any() else None
+
+    def masks_at(self, frame: int, visible_only: bool = True) -> list[tuple[int, np.ndarray]]:
+        """(track id, HxW bool) for each track present on `frame`, in track order."""
+        if visible_only and not self.overlays_visible:
+            return []
+        out = []
+        for t in self.tracks:
+            if visible_only and t.id in self.hidden:
+                continue
+            m = self.mask(t.id, frame)
+            if m is not None:
+                out.append((t.id, m))
+        return out
+
+    def label_map(self, frame: int, visible_only: bool = True) -> np.ndarray:
+        """HxW int32 of track ids (-1 = background); later tracks paint over earlier ones."""
+        h = self.video.height if self.video else (self.prediction.height if self.prediction else 0)
+        w = self.video.width if self.video else (self.prediction.width if self.prediction else 0)
+        out = np.full((h, w), -1, dtype=np.int32)
+        for tid, m in self.masks_at(frame, visible_only):
+            out[m] = tid
+        return out

@@ -1,0 +1,73 @@
+"""What the app remembers between sessions: recent files, window layout, checkpoint and device.
+
+One QSettings behind typed accessors. When the environment variable SYNCVIS_SETTINGS_DIR is set (the test suite
+does it), settings live in an INI file there, so tests and scripted runs never touch the user's own.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORG, APP = "SyncVIS", "SyncVIS Studio"
+MAX_RECENT = 10
+
+
+class Settings:
+    def __init__(self, path: str | Path | None = None):
+        folder = path or os.environ.get("SYNCVIS_SETTINGS_DIR")
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            self.q = QSettings(str(Path(folder) / "syncvis-studio.ini"), QSettings.Format.IniFormat)
+        else:
+            self.q = QSettings(ORG, APP)
+
+    # ------------------------------------------------------------ recent files
+    def recent_files(self) -> list[str]:
+        v = self.q.value("recent/files", [])
+        if isinstance(v, str):  # INI stores a one-element list as a plain string
+            v = [v]
+        return [str(p) for p in (v or [])]
+
+    def add_recent(self, path: str | Path) -> list[str]:
+        p = str(Path(path).resolve())
+        files = [f for f in self.recent_files() if f != p]
+        files.insert(0, p)
+        files = files[:MAX_RECENT]
+        self.q.setValue("recent/files", files)
+        return files
+
+    def clear_recent(self) -> None:
+        self.q.setValue("recent/files", [])
+
+    # ------------------------------------------------------------ engine
+    def checkpoint(self) -> str:
+        return str(self.q.value("engine/checkpoint", "") or "")
+
+    def set_checkpoint(self, path: str) -> None:
+        self.q.setValue("engine/checkpoint", str(path))
+
+    def device(self) -> str:
+        return str(self.q.value("engine/device", "cpu") or "cpu")
+
+    def set_device(self, device: str) -> None:
+        self.q.setValue("engine/device", device)
+
+    def last_dir(self) -> str:
+        return str(self.q.value("paths/last_dir", "") or "")
+
+    def set_last_dir(self, path: str | Path) -> None:
+        self.q.setValue("paths/last_dir", str(path))
+
+    # ------------------------------------------------------------ window
+    def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
+        geom, state = self.q.value("window/geometry"), self.q.value("window/state")
+        return (geom if isinstance(geom, QByteArray) else None, state if isinstance(state, QByteArray) else None)
+
+    def set_window_state(self, geometry: QByteArray, state: QByteArray) -> None:
+        self.q.setValue("window/geometry", geometry)
+        self.q.setValue("window/state", state)
+
+    def sync(self) -> None:
+        self.q.sync()

@@ -1,0 +1,67 @@
+"""Where the model runs, and what to do when it does not fit.
+
+One rule for the whole engine: CUDA when present (with bf16 autocast where the GPU supports it, fp16 otherwise),
+else the CPU. Out-of-memory is treated as a recoverable condition by the callers (inference halves its window and
+finally moves to the CPU), so the test for it lives here next to the device choice.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import torch
+
+log = logging.getLogger(__name__)
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def choose_device(name: str | torch.device | None = "auto") -> torch.device:
+    """`auto` -> cuda:0 when a GPU is usable, else cpu; `cuda` without a GPU is an error the user can act on."""
+    if isinstance(name, torch.device):
+        return name
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda was asked for but no CUDA GPU is available")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 on GPUs that have it (no loss scaling needed), fp16 on older ones, None (float32) on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """Mixed precision on CUDA, a no-op elsewhere (CPU autocast is slower than float32 for these convolutions)."""
+    dtype = autocast_dtype(device)
+    if not enabled or dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for CUDA (and, through the same class, CPU allocator) out-of-memory errors."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def release_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def describe(device: torch.device) -> str:
+    """A short name for the status bar and logs."""
+    if device.type == "cuda":
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"
+    return f"cpu ({torch.get_num_threads()} threads)"

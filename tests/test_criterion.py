@@ -1,0 +1,242 @@
+"""SetCriterion: loss terms per mode, sub-clip bookkeeping, hand-checked CE/BCE/dice, sub-clip == whole clip."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.config import LossConfig
+from engine.model.criterion import (
+    SetCriterion,
+    dice_loss,
+    frame_targets,
+    prepare_targets,
+    sigmoid_bce_loss,
+    subclip_windows,
+    window_targets,
+)
+
+B, T, Q, K = 2, 4, 5, 3
+HP, WP = 32, 48          # padded input; predictions at stride 4
+IMG = (30, 44)           # unpadded input
+
+
+def _outputs(seed: int, n_aux: int = 9, t: int = T, with_frame: bool = True, with_video: bool = True) -> dict:
+    g = torch.Generator().manual_seed(seed)
+
+    def pred(video: bool):
+        if video:
+            return {"logits": torch.randn(B, Q, K + 1, generator=g).requires_grad_(),
+                    "masks": (3 * torch.randn(B, Q, t, HP // 4, WP // 4, generator=g)).requires_grad_()}
+        return {"logits": torch.randn(B, t, Q, K + 1, generator=g).requires_grad_(),
+                "masks": (3 * torch.randn(B, t, Q, HP // 4, WP // 4, generator=g)).requires_grad_()}
+
+    def one():
+        return {"video": pred(True) if with_video else None, "frame": pred(False) if with_frame else None}
+
+    out = one()
+    out["aux"] = [one() for _ in range(n_aux)]
+    out["padded_size"] = (HP, WP)
+    out["image_size"] = IMG
+    return out
+
+
+def _targets(t: int = T) -> list[dict]:
+    out = []
+    for b in range(B):
+        m = torch.zeros(3, t, *IMG, dtype=torch.uint8)
+        m[0, :, 2:12, 3:20] = 1                        # visible throughout
+        m[1, 1:min(3, t), 15:28, 20 + b:40] = 1        # frames 1-2 only
+        m[2, t - 1, 5:9, 30:36] = 1                    # last frame only
+        out.append({"labels": torch.tensor([0, 2, 1]), "masks": m, "ids": torch.tensor([7, 8, 9])})
+    return out
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one thread avoids oversubscribing the shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _cfg(**kw) -> LossConfig:
+    return LossConfig(num_points=64, **kw)
+
+
+def test_subclip_windows():
+    assert subclip_windows(4, 2, 1) == [[0, 1], [1, 2], [2, 3]]
+    assert subclip_windows(5, 2, 2) == [[0, 1], [2, 3], [3, 4]]          # tail window added
+    assert subclip_windows(3, 3, 1) == [[0, 1, 2]]
+    assert subclip_windows(1, 2, 1) == [[0]]                              # T < T_s: whole clip
+    with pytest.raises(ValueError):
+        subclip_windows(4, 0, 1)
+
+
+def test_target_preparation_pads_drops_and_restricts():
+    tg = _targets()
+    tg[0]["masks"] = torch.cat([tg[0]["masks"], torch.zeros(1, T, *IMG, dtype=torch.uint8)])   # empty everywhere
+    tg[0]["labels"] = torch.tensor([0, 2, 1, 1])
+    tg[0]["ids"] = torch.tensor([7, 8, 9, 10])
+    tubes = prepare_targets(tg, (HP, WP), T)
+    assert tubes[0]["masks"].shape == (3, T, HP, WP) and tubes[0]["masks"].dtype == torch.float32
+    assert tubes[0]["labels"].tolist() == [0, 2, 1] and tubes[0]["ids"].tolist() == [7, 8, 9]
+    assert float(tubes[0]["masks"][:, :, IMG[0]:].sum()) == 0 and float(tubes[0]["masks"][:, :, :, IMG[1]:].sum()) == 0
+    frames = frame_targets(tubes)
+    assert len(frames) == B * T
+    assert [f["labels"].tolist() for f in frames[:T]] == [[0], [0, 2], [0, 2], [0, 1]]
+    assert frames[1]["masks"].shape == (2, 1, HP, WP)
+    sub = window_targets(tubes, [0, 1])
+    assert sub[0]["labels"].tolist() == [0, 2] and sub[0]["masks"].shape == (2, 2, HP, WP)
+    with pytest.raises(ValueError, match="frames"):
+        prepare_targets(_targets(t=3), (HP, WP), T)
+
+
+@pytest.mark.parametrize("mode,full_clip,expected", [
+    ("sync", False, 3 * (10 + 10 * 3)),      # 10 frame sets + 10 video sets x 3 sub-clips, 3 terms each
+    ("sync", True, 3 * (10 + 10 * 3 + 10)),  # + 10 whole-clip sets
+    ("video", False, 3 * 10),
+    ("frame", False, 3 * 10),
+])
+def test_number_of_supervised_prediction_sets(mode, full_clip, expected):
+    crit = SetCriterion(_cfg(full_clip_term=full_clip), K, mode)
+    losses = crit(_outputs(0), _targets())
+    assert len(losses) == expected
+    sets = {k.split("_", 2)[2] for k in losses}
+    assert len(sets) == expected // 3
+    for kind in ("ce", "mask", "dice"):
+        assert sum(k.startswith(f"loss_{kind}_") for k in losses) == expected // 3
+    if mode == "sync":
+        assert {"loss_ce_frame", "loss_dice_sub0", "loss_mask_sub2_8", "loss_ce_frame_0"} <= set(losses)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+
+
+def test_without_deep_supervision_only_final_sets():
+    crit = SetCriterion(_cfg(deep_supervision=False), K, "sync")
+    losses = crit(_outputs(0), _targets())
+    assert sorted(losses) == sorted(f"loss_{k}_{t}" for k in ("ce", "mask", "dice")
+                                    for t in ("frame", "sub0", "sub1", "sub2"))
+
+
+def test_subclip_loss_with_one_full_window_equals_whole_clip_loss():
+    """T_s = T gives one window; with the same point draws it equals the Mask2Former-VIS whole-clip loss, and the
+    sync total is then exactly L_f + L_video."""
+    out, tg = _outputs(1), _targets()
+    sync = SetCriterion(_cfg(subclip_len=T), K, "sync")
+    sync.generator = torch.Generator().manual_seed(11)
+    s = sync(out, tg)
+
+    gen = torch.Generator().manual_seed(11)     # sync runs L_f first, then the video term: replay that order
+    frame = SetCriterion(_cfg(), K, "frame")
+    frame.generator = gen
+    f = frame(out, tg)
+    video = SetCriterion(_cfg(), K, "video")
+    video.generator = gen
+    v = video(out, tg)
+
+    assert len(s) == len(f) + len(v) == 60
+    for key, value in v.items():
+        torch.testing.assert_close(s[key.replace("_video", "_sub0")], value)
+    for key, value in f.items():
+        torch.testing.assert_close(s[key], value)
+
+
+def test_uniform_and_explicit_subclip_weights():
+    out, tg = _outputs(2, n_aux=0), _targets()
+    base = SetCriterion(_cfg(subclip_weights=(1.0, 1.0, 1.0)), K, "sync")
+    base.generator = torch.Generator().manual_seed(0)
+    lb = base(out, tg)
+    uni = SetCriterion(_cfg(), K, "sync")
+    uni.generator = torch.Generator().manual_seed(0)
+    lu = uni(out, tg)
+    for s in range(3):
+        for kind in ("ce", "mask", "dice"):
+            torch.testing.assert_close(lu[f"loss_{kind}_sub{s}"], lb[f"loss_{kind}_sub{s}"] / 3)
+    torch.testing.assert_close(lu["loss_ce_frame"], lb["loss_ce_frame"])
+    with pytest.raises(ValueError, match="sub-clips"):
+        SetCriterion(_cfg(subclip_weights=(1.0, 1.0)), K, "sync")(out, tg)
+
+
+def test_missing_branch_is_a_clear_error():
+    with pytest.raises(ValueError, match="frame"):
+        SetCriterion(_cfg(), K, "sync")(_outputs(0, n_aux=0, with_frame=False), _targets())
+    with pytest.raises(ValueError, match="mode"):
+        SetCriterion(_cfg(), K, "tube")
+
+
+def test_ce_no_object_weighting_hand_checked():
+    """One GT, three queries; query 1 is a perfect sharp mask with the right class, so it is the match."""
+    k = 3
+    logits = torch.tensor([[[0.5, 0.1, -0.3, 0.2], [0.0, 3.0, 0.0, 0.0], [1.0, 0.0, 0.0, 2.0]]])
+    masks = torch.full((1, 3, 1, 4, 4), -20.0)
+    masks[0, 1, 0, :2, :2] = 20.0
+    gt = torch.zeros(1, 1, 16, 16, dtype=torch.bool)
+    gt[0, 0, :8, :8] = True
+    out = {"video": {"logits": logits, "masks": masks}, "frame": None, "aux": [], "padded_size": (16, 16),
+           "image_size": (16, 16)}
+    crit = SetCriterion(LossConfig(num_points=256), k, "video")
+    losses = crit(out, [{"labels": torch.tensor([1]), "masks": gt}])
+
+    def nll(row, cls):
+        e = [math.exp(v) for v in row]
+        return -math.log(e[cls] / sum(e))
+
+    rows = logits[0].tolist()
+    num = 0.1 * nll(rows[0], 3) + 1.0 * nll(rows[1], 1) + 0.1 * nll(rows[2], 3)
+    expected = num / (0.1 + 1.0 + 0.1)
+    assert float(losses["loss_ce_video"]) == pytest.approx(2.0 * expected, rel=1e-5)
+    assert crit.last_stats["matched_video"] == 1 and crit.last_stats["cls_acc_video"] == 1.0
+    assert crit.last_stats["num_masks_video"] == 1
+
+
+def test_bce_and_dice_functions_hand_checked():
+    x = torch.tensor([[0.0, 0.0, 0.0, 0.0], [2.0, -2.0, 0.0, 1.0]])
+    y = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0]])
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    bce_rows = [math.log(2.0),
+                (-math.log(sig(2)) - math.log(1 - sig(-2)) + math.log(2.0) - math.log(sig(1))) / 4]
+    assert float(sigmoid_bce_loss(x, y, 2.0)) == pytest.approx(sum(bce_rows) / 2, rel=1e-6)
+    s2 = [sig(2), sig(-2), 0.5, sig(1)]
+    dice_rows = [1 - (2 * 1.0 + 1) / (2.0 + 2 + 1),
+                 1 - (2 * (s2[0] + s2[3]) + 1) / (sum(s2) + 2 + 1)]
+    assert float(dice_loss(x, y, 2.0)) == pytest.approx(sum(dice_rows) / 2, rel=1e-6)
+    # a perfect, sharp prediction costs ~0
+    assert float(dice_loss(torch.tensor([[30.0, -30.0]]), torch.tensor([[1.0, 0.0]]), 1.0)) < 1e-6
+
+
+def test_mask_loss_of_zero_logits_is_log2_per_mask():
+    """σ(0) = 1/2 on every sampled point whatever the target is: BCE = log 2 per mask, normalised by num_masks."""
+    out = _outputs(3, n_aux=0)
+    for kind in ("video", "frame"):
+        out[kind]["masks"] = torch.zeros_like(out[kind]["masks"])
+    losses = SetCriterion(_cfg(), K, "sync")(out, _targets())
+    assert float(losses["loss_mask_frame"]) == pytest.approx(5.0 * math.log(2.0), rel=1e-5)
+    for s in range(3):
+        assert float(losses[f"loss_mask_sub{s}"]) == pytest.approx(5.0 * math.log(2.0) / 3, rel=1e-5)
+
+
+def test_good_prediction_scores_lower_than_random():
+    tg = _targets()
+    tubes = prepare_targets(tg, (HP, WP), T)
+    out = _outputs(4, n_aux=0)
+    good = _outputs(4, n_aux=0)
+    with torch.no_grad():
+        for b in range(B):
+            n = len(tubes[b]["labels"])
+            gt4 = torch.nn.functional.avg_pool2d(tubes[b]["masks"], 4)            # (N, T, h, w)
+            good["video"]["masks"][b, :n] = (gt4 - 0.5) * 40
+            good["video"]["logits"][b] = torch.tensor([0.0, 0, 0, 8.0])
+            good["video"]["logits"][b, torch.arange(n), tubes[b]["labels"]] = 8.0
+            good["frame"]["masks"][b, :, :n] = ((gt4 - 0.5) * 40).transpose(0, 1)
+            good["frame"]["logits"][b] = torch.tensor([0.0, 0, 0, 8.0])
+            good["frame"]["logits"][b, :, torch.arange(n), tubes[b]["labels"]] = 8.0
+    crit = SetCriterion(_cfg(), K, "sync")
+    with torch.no_grad():
+        bad_total = float(sum(crit(out, tg).values()))
+    good_losses = crit(good, tg)
+    assert float(sum(good_losses.values())) < 0.4 * bad_total
+    assert crit.last_stats["cls_acc_frame"] == 1.0 and crit.last_stats["cls_acc_sub1"] == 1.0

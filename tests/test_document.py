@@ -1,0 +1,132 @@
+"""app.document without Qt: tracks from a prediction, events, visibility, selection and the mask cache."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.document import TRACKS, VISIBILITY, Document, MaskCache, VideoRef, track_colour
+from engine.data.masks import encode
+from engine.types import Track, VideoPrediction, WindowInternals
+
+H, W, N = 12, 16, 5
+
+
+def masks_for(offset):
+    out = []
+    for i in range(N):
+        m = np.zeros((H, W), bool)
+        m[2:6, offset + i: offset + i + 4] = True
+        out.append(m)
+    return out
+
+
+def make_pred(complete=True):
+    a = masks_for(0)
+    b = masks_for(8)
+    t1 = Track(4, 1, 0.9, [encode(m) for m in a], [0.9] * N)
+    t2 = Track(7, 2, 0.5, [None, encode(b[1]), encode(b[2]), None, None], [None, 0.5, 0.4, None, None])
+    return VideoPrediction("sync", N, H, W, ["person", "car"], [t1, t2], checkpoint="x.pt", complete=complete,
+                           windows=[WindowInternals(0, 3)]), a, b
+
+
+def test_document_is_qt_free():
+    code = ("import sys, app.document, engine.review; "
+            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'torch'))]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_prediction_fills_document_and_events():
+    doc = Document()
+    events = []
+    doc.subscribe(lambda name, payload: events.append((name, payload)))
+    doc.open_video(VideoRef("/v/clip.mp4", N, W, H, 25.0))
+    pred, a, b = make_pred()
+    doc.set_prediction(pred)
+    assert [t.id for t in doc.tracks] == [4, 7]
+    assert doc.run.checkpoint == "x.pt" and doc.run.complete and doc.run.frames_done == N
+    assert doc.category_name(2) == "car" and doc.category_name(1) == "person" and doc.category_name(9) == "class 9"
+    np.testing.assert_array_equal(doc.presence(), [[1] * 5, [0, 1, 1, 0, 0]])
+    assert doc.events().tolist() == [0, 1, 2, 4]
+    assert doc.next_event(2, +1) == 4 and doc.next_event(1, -1) == 0
+    assert (TRACKS, {"partial": False}) in events
+
+
+def test_partial_prediction_records_frames_done():
+    doc = Document()
+    doc.open_video(VideoRef("/v/clip.mp4", N, W, H, 25.0))
+    pred, _, _ = make_pred(complete=False)
+    doc.set_prediction(pred)
+    assert not doc.run.complete and doc.run.frames_done == 3
+
+
+def test_masks_on_screen_visibility_and_label_map():
+    doc = Document()
+    doc.open_video(VideoRef("/v/clip.mp4", N, W, H, 25.0))
+    pred, a, b = make_pred()
+    doc.set_prediction(pred)
+    got = dict(doc.masks_at(1))
+    np.testing.assert_array_equal(got[4], a[1])
+    np.testing.assert_array_equal(got[7], b[1])
+    assert [tid for tid, _ in doc.masks_at(0)] == [4]
+    lm = doc.label_map(1)
+    assert (lm == 4).sum() == a[1].sum() and (lm == 7).sum() == b[1].sum() and (lm == -1).sum() == H * W - 32
+    seen = []
+    doc.subscribe(lambda name, payload: seen.append(name))
+    doc.set_visible(7, False)
+    assert [tid for tid, _ in doc.masks_at(1)] == [4]
+    assert len(doc.masks_at(1, visible_only=False)) == 2
+    doc.set_overlays_visible(False)
+    assert doc.masks_at(1) == []
+    assert seen == [VISIBILITY, VISIBILITY]
+
+
+def test_selection_and_reset_on_new_video():
+    doc = Document()
+    doc.open_video(VideoRef("/v/a.mp4", N, W, H, 25.0))
+    pred, _, _ = make_pred()
+    doc.set_prediction(pred)
+    doc.select(7)
+    assert doc.selected == 7
+    doc.select(99)  # unknown id clears the selection
+    assert doc.selected is None
+    doc.select(7)
+    doc.set_visible(7, False)
+    doc.open_video(VideoRef("/v/b.mp4", 3, W, H, 30.0))
+    assert doc.tracks == [] and doc.selected is None and doc.hidden == set() and doc.num_frames == 3
+    with pytest.raises(ValueError):
+        doc.set_prediction(pred)  # 5 frames on a 3-frame video
+
+
+def test_mask_cache_is_lru_and_bounded():
+    m = np.zeros((10, 10), bool)
+    m[:5] = True
+    rle = encode(m)
+    cache = MaskCache(max_bytes=250)  # room for two 100-byte masks
+    for k in range(3):
+        np.testing.assert_array_equal(cache.get((k, 0), rle), m)
+    assert len(cache) == 2 and cache.nbytes == 200
+    cache.get((1, 0), rle)
+    assert cache.hits == 1 and cache.misses == 3
+    cache.get((3, 0), rle)  # evicts (2, 0), the least recently used
+    cache.get((1, 0), rle)
+    assert cache.hits == 2
+
+
+def test_document_decodes_only_what_is_asked():
+    doc = Document()
+    doc.open_video(VideoRef("/v/clip.mp4", N, W, H, 25.0))
+    pred, _, _ = make_pred()
+    doc.set_prediction(pred)
+    doc.masks_at(2)
+    assert len(doc.cache) == 2
+    doc.masks_at(2)
+    assert doc.cache.hits == 2
+
+
+def test_track_colours_are_distinct_and_stable():
+    cols = [track_colour(i) for i in range(12)]
+    assert len(set(cols)) == 12 and track_colour(3) == cols[3]

@@ -1,0 +1,419 @@
+"""The Qt views draw exactly what they are given and emit what the user did (offscreen, no torch)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor
+
+from widgets import (
+    PALETTE,
+    AggregationView,
+    CompareView,
+    FrameVideoView,
+    Lane,
+    MaskOverlay,
+    ReviewItem,
+    ReviewQueue,
+    Timeline,
+    TrackList,
+    TrackRow,
+    VideoCanvas,
+    track_color,
+)
+from widgets.colors import LANE_EMPTY
+from widgets.track_list import COL_SCORE, COL_VISIBLE
+
+GREY = 100
+
+
+def _show(qtbot, w, width, height):
+    qtbot.addWidget(w)
+    w.resize(width, height)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _pt(p: QPointF) -> QPoint:
+    return QPoint(round(p.x()), round(p.y()))
+
+
+def _square(h, w, y0, y1, x0, x1):
+    m = np.zeros((h, w), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+@pytest.fixture
+def canvas(qtbot):
+    c = _show(qtbot, VideoCanvas(), 640, 400)
+    frame = np.full((120, 160, 3), GREY, np.uint8)
+    c.set_frame(frame)
+    c.set_opacity(0.5)
+    c.set_overlays([
+        MaskOverlay(7, _square(120, 160, 20, 60, 20, 60), (200, 40, 40), "person 0.90"),
+        MaskOverlay(9, _square(120, 160, 40, 100, 40, 120), (40, 40, 200), "car 0.80", selected=True),
+    ])
+    qtbot.wait(10)
+    return c
+
+
+# ------------------------------------------------------------------------------------------------ colours
+def test_track_colors_are_stable_and_distinct():
+    assert track_color(3) == track_color(3) == PALETTE[3]
+    colors = [track_color(i) for i in range(200)]
+    assert all(all(0 <= c <= 255 for c in rgb) for rgb in colors)
+    assert len(set(colors[: len(PALETTE)])) == len(PALETTE)
+    # Neighbouring ids never share a colour, even past the palette.
+    assert all(colors[i] != colors[i + 1] for i in range(199))
+    assert track_color(-1) == (128, 128, 128)
+
+
+# ------------------------------------------------------------------------------------------------ canvas
+def test_canvas_composite_blends_track_colour_at_opacity(canvas):
+    rgba = canvas.overlay_rgba()
+    assert rgba.shape == (120, 160, 4)
+    # Inside track 7 only (not its border): its colour at alpha 0.5.
+    assert tuple(rgba[30, 30]) == (200, 40, 40, 128)
+    # Selected track 9 is on top where they overlap, with a raised alpha: 0.5 + 0.5 * 0.35.
+    assert tuple(rgba[80, 80]) == (40, 40, 200, round((0.5 + 0.5 * 0.35) * 255))
+    assert rgba[110, 10, 3] == 0  # no mask
+    canvas.set_opacity(0.2)
+    assert canvas.overlay_rgba()[30, 30, 3] == round(0.2 * 255)
+
+
+def test_canvas_outlines_and_selected_highlight(canvas):
+    rgba = canvas.overlay_rgba()
+    # Unselected track 7: a 1-px opaque outline in its colour on its boundary, fill just inside.
+    assert tuple(rgba[20, 30]) == (200, 40, 40, 255)
+    assert tuple(rgba[21, 30]) == (200, 40, 40, 128)
+    # Selected track 9: white outline, 3 px wide, on its boundary (right edge x=119, bottom y=99).
+    for x in (119, 118, 117):
+        assert tuple(rgba[70, x]) == (255, 255, 255, 255)
+    assert rgba[70, 115, 3] < 255
+    canvas.set_show_outlines(False)
+    assert tuple(canvas.overlay_rgba()[20, 30]) == (200, 40, 40, 128)
+
+
+def test_canvas_pixels_on_screen_are_blended(canvas, qtbot):
+    img = canvas.grab().toImage()
+    p = canvas.map_image_to_widget(30.5, 30.5)
+    c = QColor(img.pixel(_pt(p)))
+    expected = [0.5 * GREY + 0.5 * v for v in (200, 40, 40)]
+    assert np.allclose([c.red(), c.green(), c.blue()], expected, atol=3)
+    canvas.set_overlays_visible(False)
+    c = QColor(canvas.grab().toImage().pixel(_pt(p)))
+    assert np.allclose([c.red(), c.green(), c.blue()], GREY, atol=2)
+
+
+def test_canvas_hover_reports_topmost_track(canvas, qtbot):
+    seen = []
+    canvas.hovered.connect(lambda t, x, y: seen.append((t, x, y)))
+    qtbot.mouseMove(canvas.viewport, _pt(canvas.map_image_to_widget(30.5, 30.5)))
+    qtbot.mouseMove(canvas.viewport, _pt(canvas.map_image_to_widget(50.5, 50.5)))  # overlap: 9 on top
+    qtbot.mouseMove(canvas.viewport, _pt(canvas.map_image_to_widget(150.5, 10.5)))  # no mask
+    tracks = [s[0] for s in seen]
+    assert tracks[-3:] == [7, 9, -1]
+    x, y = seen[-3][1:]
+    assert abs(x - 30) <= 1 and abs(y - 30) <= 1
+
+
+def test_canvas_click_emits_position_and_track(canvas, qtbot):
+    clicks, tracks = [], []
+    canvas.clicked.connect(lambda x, y, b: clicks.append((x, y, b)))
+    canvas.track_clicked.connect(tracks.append)
+    qtbot.mouseClick(canvas.viewport, Qt.MouseButton.LeftButton, pos=_pt(canvas.map_image_to_widget(30.5, 30.5)))
+    qtbot.mouseClick(canvas.viewport, Qt.MouseButton.RightButton, pos=_pt(canvas.map_image_to_widget(90.5, 80.5)))
+    assert [c[2] for c in clicks] == ["left", "right"]
+    assert abs(clicks[0][0] - 30.5) < 1 and abs(clicks[0][1] - 30.5) < 1
+    assert tracks == [7]  # right clicks are assist clicks, not selection
+
+
+def test_canvas_labels_and_empty_state(qtbot):
+    c = _show(qtbot, VideoCanvas(), 320, 240)
+    assert c._message.isVisible() and "Ctrl+O" in c._message.text()
+    c.set_frame(np.zeros((50, 80, 3), np.uint8))
+    assert not c._message.isVisible()
+    c.set_overlays([MaskOverlay(3, _square(50, 80, 10, 20, 30, 40), (0, 200, 0), "dog 0.7")])
+    labels = [it for it in c._labels if it.isVisible()]
+    assert [it.textItem.toPlainText() for it in labels] == ["3 dog 0.7"]
+    assert (labels[0].pos().x(), labels[0].pos().y()) == (30.0, 10.0)
+    c.set_show_labels(False)
+    assert not any(it.isVisible() for it in c._labels)
+    with pytest.raises(ValueError, match="80x50"):
+        c.set_overlays([MaskOverlay(1, np.zeros((10, 10), bool), (1, 2, 3))])
+    c.set_title("sync · AP 41.2")
+    assert c.title() == "sync · AP 41.2"
+
+
+def test_canvas_update_is_fast_for_720p(qtbot):
+    c = _show(qtbot, VideoCanvas(), 640, 360)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (720, 1280, 3), np.uint8)
+    yy, xx = np.mgrid[:720, :1280]
+    ovs = [MaskOverlay(i, (xx - 100 - 110 * i) ** 2 + (yy - 200 - 40 * i) ** 2 < 90**2, track_color(i), "x")
+           for i in range(10)]
+    c.set_frame(frame)
+    c.set_overlays(ovs)
+    t = time.perf_counter()
+    for _ in range(5):
+        c.set_frame(frame)
+        c.set_overlays(ovs)
+    per_frame = (time.perf_counter() - t) / 5
+    assert per_frame < 0.25, per_frame  # ~15 ms on an idle core; generous for a loaded shared machine
+
+
+# ------------------------------------------------------------------------------------------------ timeline
+def _lanes(num_frames):
+    p1 = np.zeros(num_frames, bool)
+    p1[10:40] = True
+    s1 = np.linspace(0, 1, num_frames)
+    p2 = np.zeros(num_frames, bool)
+    p2[50:90] = True
+    return [Lane(1, (200, 100, 0), p1, s1, "1 person"), Lane(4, (0, 100, 200), p2, None, "4 car")]
+
+
+def test_timeline_image_shows_presence_and_score(qtbot):
+    tl = _show(qtbot, Timeline(), 600, 160)
+    tl.set_lanes(100, _lanes(100))
+    img = tl.lane_image()
+    assert img.shape == (2, 100, 4)
+    assert tuple(img[0, 5, :3]) == LANE_EMPTY
+    s = np.linspace(0, 1, 100)[30]
+    b = 0.3 + 0.7 * s
+    assert np.allclose(img[0, 30, :3], np.array([200, 100, 0]) * b, atol=1)
+    assert tuple(img[1, 60, :3]) == (0, 100, 200)  # no scores: full colour
+    assert tuple(img[1, 95, :3]) == LANE_EMPTY
+    assert (img[0, :, :3] != LANE_EMPTY).any(axis=1).sum() == 30
+
+
+def test_timeline_click_seeks_and_selects_lane(qtbot):
+    tl = _show(qtbot, Timeline(), 600, 160)
+    tl.set_lanes(100, _lanes(100))
+    qtbot.wait(10)
+    frames, tracks = [], []
+    tl.frame_requested.connect(frames.append)
+    tl.track_selected.connect(tracks.append)
+    pos = QPoint(round(tl.frame_to_widget_x(37)), round(tl.lane_to_widget_y(1)))
+    qtbot.mouseClick(tl.viewport, Qt.MouseButton.LeftButton, pos=pos)
+    assert frames == [37]
+    assert tracks == [4]
+    tl.set_current_frame(37)
+    tl.set_selected(4)
+    assert tl.current_frame == 37 and tl.selected == 4
+    assert tl._selection.isVisible() and tl._selection.rect().top() == 1
+
+
+def test_timeline_scales_to_200_tracks_by_10000_frames(qtbot):
+    tl = _show(qtbot, Timeline(), 900, 300)
+    rng = np.random.default_rng(0)
+    n, f = 200, 10_000
+    lanes = []
+    for i in range(n):
+        p = np.zeros(f, bool)
+        a = int(rng.integers(0, f - 100))
+        p[a : a + int(rng.integers(50, f - a))] = True
+        lanes.append(Lane(i, track_color(i), p, rng.random(f).astype(np.float32), f"{i} person"))
+    t = time.perf_counter()
+    tl.set_lanes(f, lanes)
+    elapsed = time.perf_counter() - t
+    assert elapsed < 0.5, elapsed
+    assert tl.lane_image().shape == (n, f, 4)
+    t = time.perf_counter()
+    for i in range(200):
+        tl.set_current_frame(i * 50)
+    assert (time.perf_counter() - t) / 200 < 0.005
+    t = time.perf_counter()
+    tl.grab()
+    assert time.perf_counter() - t < 0.5
+
+
+# ------------------------------------------------------------------------------------------------ track list
+def _rows():
+    pres = np.zeros(50, bool)
+    pres[5:20] = True
+    return [TrackRow(1, (230, 25, 75), "person", 0.9, pres), TrackRow(2, (60, 180, 75), "car", 0.95, pres),
+            TrackRow(5, (0, 130, 200), "dog", 0.4, ~pres, visible=False)]
+
+
+def test_track_list_rows_sorting_and_selection(qtbot):
+    tl = _show(qtbot, TrackList(), 420, 200)
+    tl.set_tracks(_rows())
+    assert tl.track_ids() == [1, 2, 5]
+    m = tl.proxy
+    assert [m.index(r, 2).data() for r in range(3)] == ["person", "car", "dog"]
+    assert m.index(2, COL_VISIBLE).data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
+    tl.view.sortByColumn(COL_SCORE, Qt.SortOrder.DescendingOrder)
+    assert tl.track_ids() == [2, 1, 5]
+    selected = []
+    tl.track_selected.connect(selected.append)
+    tl.set_selected(1)  # silent
+    assert selected == [] and tl.selected == 1
+    qtbot.mouseClick(tl.view.viewport(), Qt.MouseButton.LeftButton, pos=tl.row_rect(5).center())
+    assert selected == [5]
+
+
+def test_track_list_checkbox_emits_visibility(qtbot):
+    tl = _show(qtbot, TrackList(), 420, 200)
+    tl.set_tracks(_rows())
+    changes = []
+    tl.visibility_changed.connect(lambda t, v: changes.append((t, v)))
+    r = tl.row_rect(2, COL_VISIBLE)
+    qtbot.mouseClick(tl.view.viewport(), Qt.MouseButton.LeftButton, pos=r.center())
+    qtbot.mouseClick(tl.view.viewport(), Qt.MouseButton.LeftButton, pos=tl.row_rect(5, COL_VISIBLE).center())
+    assert changes == [(2, False), (5, True)]
+    tl.set_visible(2, True)  # from the app: silent
+    assert changes == [(2, False), (5, True)]
+
+
+def test_presence_strip_keeps_single_frames_visible():
+    from widgets.track_list import presence_strip
+
+    p = np.zeros(10_000, bool)
+    p[5000] = True
+    img = presence_strip(p, (255, 0, 0), bins=100)
+    reds = [x for x in range(100) if QColor(img.pixel(x, 0)).red() == 255]
+    assert reds == [50]
+
+
+# ------------------------------------------------------------------------------------------------ review queue
+def test_review_queue_ranks_activates_and_walks(qtbot):
+    rq = _show(qtbot, ReviewQueue(), 420, 200)
+    rq.set_items([ReviewItem(12, 0.3, ["mask jump"]), ReviewItem(40, 0.9, ["score drop"]),
+                  ReviewItem(7, 0.6, ["class flip", "track appears"])])
+    assert [it.frame for it in rq.items()] == [40, 7, 12]
+    frames = []
+    rq.frame_requested.connect(frames.append)
+    item = rq.tree.topLevelItem(1)
+    assert item.text(1) == "7" and item.text(3) == "class flip, track appears"
+    qtbot.mouseClick(rq.tree.viewport(), Qt.MouseButton.LeftButton, pos=rq.tree.visualItemRect(item).center())
+    assert frames == [7]
+    # U from frame 7 (rank 2) -> rank 3, then wraps to the unvisited rank 1, then all visited: keep walking.
+    assert rq.next_item(7) == 12
+    assert rq.next_item(12) == 40
+    assert rq.visited() == {7, 12, 40}
+    assert rq.next_item(40) == 7
+    assert frames == [7]  # next_item is silent
+    rq.set_items([])
+    assert rq.next_item(0) is None
+
+
+# ------------------------------------------------------------------------------------------------ aggregation
+def test_aggregation_heatmap_equals_normalised_weights(qtbot):
+    ag = _show(qtbot, AggregationView(), 700, 300)
+    assert ag._stack.currentIndex() == 0 and "sync mode" in ag._message.text()
+    rng = np.random.default_rng(0)
+    w = rng.random((20, 6))
+    sel = [[f, f + 1, 50] for f in range(20)]
+    ag.set_forward(w, sel, "video query 3")
+    assert ag._stack.currentIndex() == 1
+    shown = ag.heatmap()
+    assert shown.shape == (6, 20)
+    assert np.allclose(shown, (w / w.sum(axis=0)).T)
+    assert np.allclose(ag.image_item.image, shown)
+    ag.set_current_frame(4)
+    assert [ag.selected_list.item(i).text() for i in range(ag.selected_list.count())] == [
+        "frame query 4", "frame query 5", "frame query 50"]
+    ag.clear("nothing here")
+    assert ag._stack.currentIndex() == 0 and ag._message.text() == "nothing here"
+
+
+def test_aggregation_interaction(qtbot):
+    ag = _show(qtbot, AggregationView(normalise="none"), 700, 300)
+    w = np.arange(60, dtype=float).reshape(10, 6)
+    ag.set_forward(w, [[f * 2, 99] for f in range(10)], "video query 1")
+    ag.set_current_frame(3)
+    qtbot.wait(10)
+    assert np.allclose(ag.heatmap(), w.T)
+    hovered, frames, directions = [], [], []
+    ag.frame_query_hovered.connect(lambda f, q: hovered.append((f, q)))
+    ag.frame_requested.connect(frames.append)
+    ag.direction_changed.connect(directions.append)
+    rect = ag.selected_list.visualItemRect(ag.selected_list.item(1))
+    qtbot.mouseMove(ag.selected_list.viewport(), rect.center())
+    qtbot.mouseClick(ag.selected_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert (3, 99) in hovered
+    qtbot.mouseClick(ag.viewport, Qt.MouseButton.LeftButton, pos=_pt(ag.cell_to_widget(7, 2)))
+    assert frames == [7]
+    # Reverse direction: frame queries x layers on the current frame; a click on a column names that query.
+    qtbot.mouseClick(ag._rev_btn, Qt.MouseButton.LeftButton)
+    assert directions == ["reverse"] and ag.direction == "reverse"
+    assert ag._stack.currentIndex() == 0  # no reverse weights yet
+    rw = np.ones((100, 6))
+    ag.set_reverse(rw, [1, 5])
+    assert ag.heatmap().shape == (6, 100)
+    qtbot.wait(10)
+    hovered.clear()
+    qtbot.mouseClick(ag.viewport, Qt.MouseButton.LeftButton, pos=_pt(ag.cell_to_widget(42, 1)))
+    assert hovered[-1] == (3, 42)
+
+
+# ------------------------------------------------------------------------------------------------ compare / frame-video
+def test_compare_view_panes_titles_and_linked_zoom(qtbot):
+    cv = _show(qtbot, CompareView(num_panes=2), 900, 300)
+    frame = np.full((60, 80, 3), 50, np.uint8)
+    ov = [MaskOverlay(1, _square(60, 80, 5, 25, 5, 25), (200, 0, 0))]
+    cv.set_num_panes(3)
+    cv.set_pane(0, "video-only · tiny-video.pt", frame, ov, 0.384)
+    cv.set_pane(1, "frame-only", frame, [], None)
+    cv.set_pane(2, "sync · frame-level", frame, ov, 0.4123)
+    assert cv.num_panes == 3 and sum(p.isVisible() for p in cv.panes()) == 3
+    assert cv.titles() == ["video-only · tiny-video.pt · AP 38.4", "frame-only", "sync · frame-level · AP 41.2"]
+    assert cv.pane(1).overlay_rgba() is None or cv.pane(1).overlay_rgba().size == 0 or \
+        not cv.pane(1).overlay_rgba()[..., 3].any()
+    cv.pane(0).view_box.setRange(xRange=(10, 30), yRange=(10, 25), padding=0)
+    qtbot.wait(10)
+    r0, r2 = cv.pane(0).view_box.viewRange(), cv.pane(2).view_box.viewRange()
+    assert np.allclose(r0[0], r2[0], atol=0.5)
+    cv.set_num_panes(2)
+    assert not cv._panes[2].isVisible()
+    with pytest.raises(ValueError):
+        cv.set_num_panes(4)
+
+
+def test_frame_video_view_pair_curves_and_seek(qtbot):
+    fv = _show(qtbot, FrameVideoView(), 700, 450)
+    frame = np.zeros((40, 40, 3), np.uint8)
+    a = _square(40, 40, 0, 20, 0, 20)
+    b = _square(40, 40, 0, 20, 10, 30)
+    fv.set_frame_pair(frame, a, b, (255, 0, 0))
+    assert fv.iou == pytest.approx(200 / 600)
+    assert "IoU 0.33" in fv.frame_pane.title()
+    assert fv.video_pane.overlay_rgba()[5, 5, 0] == 255 and fv.frame_pane.overlay_rgba()[5, 5, 3] == 0
+    fv.set_frame_pair(frame, a, None, (255, 0, 0))
+    assert np.isnan(fv.iou) and "none on this frame" in fv.frame_pane.title()
+    n = 80
+    vs = np.full(n, 0.9)
+    fs = np.full(n, 0.7)
+    fs[10:20] = np.nan
+    fv.set_curves(vs, fs, np.full(n, 0.5))
+    x, y = fv.frame_curve.getData()
+    assert len(x) == n and np.isnan(y[15]) and y[5] == 0.7
+    fv.set_current_frame(33)
+    assert fv._cursor.value() == 33
+    qtbot.wait(10)
+    frames = []
+    fv.frame_requested.connect(frames.append)
+    qtbot.mouseClick(fv.plot_viewport, Qt.MouseButton.LeftButton, pos=QPoint(round(fv.frame_to_widget_x(52)), 40))
+    assert frames == [52]
+
+
+# ------------------------------------------------------------------------------------------------ screenshots
+def test_screenshots_of_every_view(qtbot, tmp_path):
+    from tests.widget_shots import save_shots
+
+    paths = save_shots(tmp_path / "shots")
+    assert {p.stem for p in paths} >= {"canvas", "timeline", "track_list", "frame_video", "compare", "aggregation",
+                                       "review_queue"}
+    from PySide6.QtGui import QImage
+
+    for p in paths:
+        img = QImage(str(p))
+        assert img.width() > 200 and img.height() > 100, p
+        # Not a blank widget: many distinct colours.
+        small = img.scaled(64, 32)
+        colours = {small.pixel(x, y) for x in range(64) for y in range(32)}
+        assert len(colours) > 3, p

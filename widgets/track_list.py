@@ -1,0 +1,283 @@
+"""The track table: colour, id, class, score, visibility and a presence strip per track, sortable.
+
+A QTableView over a small model (not a QTableWidget) so a few hundred tracks with presence strips stay cheap:
+each strip is a tiny QImage built once per set_tracks and scaled by the painter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyledItemDelegate,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from widgets.colors import LANE_EMPTY, RGB, qcolor
+
+STRIP_BINS = 160
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+STRIP_ROLE = Qt.ItemDataRole.UserRole + 2
+TRACK_ID_ROLE = Qt.ItemDataRole.UserRole + 3
+
+COL_VISIBLE, COL_ID, COL_CLASS, COL_SCORE, COL_PRESENCE = range(5)
+HEADERS = ("", "ID", "Class", "Score", "Presence")
+
+
+@dataclass
+class TrackRow:
+    """One row. presence: bool (num_frames,) where the track has a mask. score: the track's score in [0, 1]."""
+
+    track_id: int
+    color: RGB
+    category: str
+    score: float
+    presence: np.ndarray
+    visible: bool = True
+
+
+def presence_strip(presence: np.ndarray, color: RGB, bins: int = STRIP_BINS) -> QImage:
+    """A (1 x bins) image: the track colour in every bin holding at least one present frame (max-pooling, so a
+    one-frame appearance in a long video still shows)."""
+    p = np.asarray(presence, bool)
+    n = p.size
+    row = np.empty((1, bins, 4), np.uint8)
+    row[...] = (*LANE_EMPTY, 255)
+    if n:
+        edges = np.linspace(0, n, bins + 1).astype(int)
+        edges[1:] = np.maximum(edges[1:], edges[:-1] + 1)  # every bin covers >= 1 frame when n < bins
+        csum = np.concatenate([[0], np.cumsum(p)])
+        hit = csum[np.minimum(edges[1:], n)] - csum[np.minimum(edges[:-1], n)] > 0
+        row[0, hit, :3] = color
+    # RGBA8888 reads bytes in R, G, B, A order on every platform.
+    return QImage(row.tobytes(), bins, 1, bins * 4, QImage.Format.Format_RGBA8888).copy()
+
+
+class TrackTableModel(QAbstractTableModel):
+    """Rows of TrackRow; the visibility checkbox is the only editable cell."""
+
+    visibility_changed = Signal(int, bool)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._rows: list[TrackRow] = []
+        self._strips: list[QImage] = []
+
+    def set_rows(self, rows: list[TrackRow]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._strips = [presence_strip(r.presence, r.color) for r in self._rows]
+        self.endResetModel()
+
+    def rows(self) -> list[TrackRow]:
+        return self._rows
+
+    def row_of(self, track_id: int) -> int:
+        for i, r in enumerate(self._rows):
+            if r.track_id == track_id:
+                return i
+        return -1
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008
+        return len(HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return HEADERS[section]
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return ("Visible on the canvas", "Track id", "Class", "Track score (model confidence)",
+                        "Frames where the track has a mask")[section]
+        return None
+
+    def flags(self, index):
+        f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == COL_VISIBLE:
+            f |= Qt.ItemFlag.ItemIsUserCheckable
+        return f
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        c = index.column()
+        if role == TRACK_ID_ROLE:
+            return r.track_id
+        if role == Qt.ItemDataRole.DisplayRole:
+            if c == COL_ID:
+                return str(r.track_id)
+            if c == COL_CLASS:
+                return r.category
+            if c == COL_SCORE:
+                return f"{r.score:.2f}" if np.isfinite(r.score) else "–"
+        elif role == SORT_ROLE:
+            return {COL_VISIBLE: int(r.visible), COL_ID: r.track_id, COL_CLASS: r.category,
+                    COL_SCORE: float(r.score) if np.isfinite(r.score) else -1.0,
+                    COL_PRESENCE: int(np.count_nonzero(r.presence))}[c]
+        elif role == Qt.ItemDataRole.CheckStateRole and c == COL_VISIBLE:
+            return Qt.CheckState.Checked if r.visible else Qt.CheckState.Unchecked
+        elif role == Qt.ItemDataRole.DecorationRole and c == COL_ID:
+            return qcolor(r.color)
+        elif role == STRIP_ROLE and c == COL_PRESENCE:
+            return self._strips[index.row()]
+        elif role == Qt.ItemDataRole.TextAlignmentRole and c in (COL_ID, COL_SCORE):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            n = int(np.count_nonzero(r.presence))
+            span = np.flatnonzero(r.presence)
+            where = f"frames {span[0]}–{span[-1]}" if span.size else "no frames"
+            return f"Track {r.track_id} · {r.category} · score {r.score:.3f}\n{n} frames with a mask ({where})"
+        return None
+
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole):  # noqa: N802
+        if role == Qt.ItemDataRole.CheckStateRole and index.column() == COL_VISIBLE:
+            visible = Qt.CheckState(value) == Qt.CheckState.Checked
+            r = self._rows[index.row()]
+            if r.visible != visible:
+                r.visible = visible
+                self.dataChanged.emit(index, index, [role])
+                self.visibility_changed.emit(r.track_id, visible)
+            return True
+        return False
+
+    def set_visible(self, track_id: int, visible: bool) -> None:
+        i = self.row_of(track_id)
+        if i >= 0 and self._rows[i].visible != visible:
+            self._rows[i].visible = visible
+            idx = self.index(i, COL_VISIBLE)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.CheckStateRole])
+
+
+class _PresenceDelegate(QStyledItemDelegate):
+    def paint(self, painter: QPainter, option, index) -> None:
+        super().paint(painter, option, index)  # selection background
+        strip = index.data(STRIP_ROLE)
+        if strip is None:
+            return
+        r: QRect = option.rect.adjusted(4, 5, -4, -5)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.drawImage(r, strip)
+        painter.setPen(QColor(0, 0, 0, 90))
+        painter.drawRect(r.adjusted(0, 0, -1, -1))
+        painter.restore()
+
+
+class TrackList(QWidget):
+    """The tracks of the document, one row each: visible checkbox, colour + id, class, score, presence strip.
+
+    Click a header to sort (by id, class, score or number of frames); the order is kept across set_tracks.
+
+    Signals:
+      track_selected(track_id): the user selected this row (click or arrow keys).
+      visibility_changed(track_id, visible): the user toggled the checkbox.
+    """
+
+    track_selected = Signal(int)
+    visibility_changed = Signal(int, bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(220, 120)
+        self.model = TrackTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.view = QTableView(self)
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(COL_ID, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.setShowGrid(False)
+        self.view.setWordWrap(False)
+        self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(24)
+        self.view.setItemDelegateForColumn(COL_PRESENCE, _PresenceDelegate(self.view))
+        header = self.view.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionResizeMode(COL_VISIBLE, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(COL_ID, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(COL_CLASS, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(COL_SCORE, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(COL_PRESENCE, QHeaderView.ResizeMode.Stretch)
+        header.resizeSection(COL_VISIBLE, 28)
+        header.resizeSection(COL_ID, 56)
+        header.resizeSection(COL_CLASS, 96)
+        header.resizeSection(COL_SCORE, 52)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+
+        self._selected = -1
+        self._quiet = False
+        self.model.visibility_changed.connect(self.visibility_changed)
+        self.view.selectionModel().currentRowChanged.connect(self._on_current_changed)
+
+    # ----------------------------------------------------------------------------------------------- API
+    def set_tracks(self, rows: list[TrackRow]) -> None:
+        """Replace all rows; keeps the sort order and re-selects the selected track if it is still there."""
+        self._quiet = True
+        try:
+            self.model.set_rows(rows)
+            self._select_row(self._selected)
+        finally:
+            self._quiet = False
+
+    def set_selected(self, track_id: int) -> None:
+        """Select and scroll to a track's row (-1 clears). Does not emit track_selected."""
+        self._selected = int(track_id)
+        self._quiet = True
+        try:
+            self._select_row(self._selected)
+        finally:
+            self._quiet = False
+
+    def set_visible(self, track_id: int, visible: bool) -> None:
+        """Set a checkbox from the app (e.g. after undo). Does not emit visibility_changed."""
+        self.model.set_visible(track_id, visible)
+
+    @property
+    def selected(self) -> int:
+        return self._selected
+
+    def track_ids(self) -> list[int]:
+        """Track ids in the order shown (after sorting)."""
+        return [int(self.proxy.index(r, 0).data(TRACK_ID_ROLE)) for r in range(self.proxy.rowCount())]
+
+    def row_rect(self, track_id: int, column: int = COL_ID) -> QRect:
+        """Viewport rectangle of a track's cell (tests and tools)."""
+        src = self.model.row_of(track_id)
+        if src < 0:
+            return QRect()
+        return self.view.visualRect(self.proxy.mapFromSource(self.model.index(src, column)))
+
+    # ----------------------------------------------------------------------------------------------- internals
+    def _select_row(self, track_id: int) -> None:
+        src = self.model.row_of(track_id)
+        sel = self.view.selectionModel()
+        if src < 0:
+            sel.clearSelection()
+            return
+        idx = self.proxy.mapFromSource(self.model.index(src, COL_ID))
+        sel.setCurrentIndex(idx, sel.SelectionFlag.ClearAndSelect | sel.SelectionFlag.Rows)
+        self.view.scrollTo(idx)
+
+    def _on_current_changed(self, current, _previous) -> None:
+        if self._quiet or not current.isValid():
+            return
+        tid = int(current.data(TRACK_ID_ROLE))
+        if tid != self._selected:
+            self._selected = tid
+            self.track_selected.emit(tid)

@@ -1,0 +1,393 @@
+"""The frame canvas: one video frame with every track's mask drawn over it, zoomable and pannable.
+
+All masks of a frame are composited in numpy into ONE RGBA image (an index image of the topmost mask per pixel,
+then a colour look-up), so a frame with tens of tracks costs one ImageItem update, not tens of items. The index
+image is kept: hovering and clicking look up the topmost track under the cursor from it, and changing the opacity
+only re-runs the look-up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from widgets.colors import BACKGROUND, MUTED, RGB
+
+EMPTY_MESSAGE = "Open a video (Ctrl+O) or drop one here"
+_SELECTED_OUTLINE: RGB = (255, 255, 255)
+
+
+@dataclass
+class MaskOverlay:
+    """One track's mask on the frame on screen.
+
+    mask: bool (H, W), same size as the frame. label: text shown after the track id next to the mask's top-left
+    corner (e.g. "person 0.92"). Later overlays in the list are drawn on top of earlier ones.
+    """
+
+    track_id: int
+    mask: np.ndarray
+    color: RGB
+    label: str = ""
+    selected: bool = False
+
+
+def mask_index(overlays: list[MaskOverlay], shape: tuple[int, int]) -> np.ndarray:
+    """uint16 (H, W): 0 where no mask, k+1 where overlays[k] is the topmost mask."""
+    index = np.zeros(shape, np.uint16)
+    for k, ov in enumerate(overlays):
+        m = np.asarray(ov.mask)
+        if m.shape != shape:
+            raise ValueError(f"mask of track {ov.track_id} is {m.shape[1]}x{m.shape[0]}, "
+                             f"the frame is {shape[1]}x{shape[0]}")
+        np.copyto(index, k + 1, where=m.astype(bool, copy=False))
+    return index
+
+
+def outline_code(index: np.ndarray, overlays: list[MaskOverlay], show_outlines: bool) -> np.ndarray:
+    """Look-up code per pixel: index (fill), index + K + 1 (outline of that mask). Outlines are where the topmost
+    mask changes between 4-neighbours; the selected track's outline is widened to 3 px inwards."""
+    k1 = len(overlays) + 1
+    if not show_outlines or not overlays:
+        return index
+    idx = index
+    edge = np.zeros(idx.shape, bool)
+    d = idx[1:] != idx[:-1]
+    edge[1:] |= d
+    edge[:-1] |= d
+    d = idx[:, 1:] != idx[:, :-1]
+    edge[:, 1:] |= d
+    edge[:, :-1] |= d
+    edge &= idx > 0
+    sel = [k + 1 for k, ov in enumerate(overlays) if ov.selected]
+    if sel:
+        in_sel = np.isin(idx, sel) if len(sel) > 1 else idx == sel[0]
+        grown = cv2.dilate((edge & in_sel).view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
+        edge |= grown & in_sel
+    return idx + edge.view(np.uint8).astype(np.uint16) * k1
+
+
+def overlay_lut(overlays: list[MaskOverlay], opacity: float) -> np.ndarray:
+    """(2K+2, 4) uint8 RGBA: entry 0 transparent, 1..K fills, K+1.. outlines (opaque)."""
+    k1 = len(overlays) + 1
+    lut = np.zeros((2 * k1, 4), np.uint8)
+    fill = float(np.clip(opacity, 0.0, 1.0))
+    sel_fill = fill + (1.0 - fill) * 0.35  # the selected track stands out at any opacity
+    for k, ov in enumerate(overlays):
+        a = sel_fill if ov.selected else fill
+        lut[k + 1] = (*ov.color, round(a * 255))
+        lut[k1 + k + 1] = (*(_SELECTED_OUTLINE if ov.selected else ov.color), 255)
+    return lut
+
+
+class VideoCanvas(QWidget):
+    """A video frame with track masks over it.
+
+    Mouse: wheel zooms, drag pans, the aspect ratio is locked and row 0 is at the top (image coordinates: x is the
+    column, y the row, pixel (x, y) covers [x, x+1) x [y, y+1)).
+
+    Signals:
+      hovered(track_id, x, y): the topmost track under the cursor (-1 when none) and the pixel; x = y = -1 when
+          the cursor leaves the frame. Emitted only when one of the three changes.
+      clicked(x, y, button): a click (not a drag) in image coordinates (floats, may be outside the frame);
+          button is "left", "right" or "middle".
+      track_clicked(track_id): a left click on a mask (the topmost one).
+      files_dropped(paths): local files dropped on the canvas.
+
+    `view_box` and `frame_item` are public so the app can add tool items (brush cursor, polygon) in image
+    coordinates.
+    """
+
+    hovered = Signal(int, int, int)
+    clicked = Signal(float, float, str)
+    track_clicked = Signal(int)
+    files_dropped = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None, empty_message: str = EMPTY_MESSAGE) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(160, 120)
+        self.setAcceptDrops(True)
+        self._graphics = pg.GraphicsLayoutWidget()
+        self._graphics.setBackground(BACKGROUND)
+        self._graphics.setAcceptDrops(False)
+        self._graphics.viewport().setAcceptDrops(False)
+        self._graphics.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self._graphics.ci.setContentsMargins(0, 0, 0, 0)
+        self.view_box: pg.ViewBox = self._graphics.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.view_box.setDefaultPadding(0.01)
+        self.frame_item = pg.ImageItem(axisOrder="row-major")
+        self._overlay_item = pg.ImageItem(axisOrder="row-major")
+        self._overlay_item.setZValue(10)
+        self.view_box.addItem(self.frame_item)
+        self.view_box.addItem(self._overlay_item)
+        self._labels: list[pg.TextItem] = []
+        self._label_anchors: list[tuple[float, float]] = []
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._graphics)
+
+        self._message = QLabel(empty_message, self)
+        self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._message.setWordWrap(True)
+        self._message.setStyleSheet(f"color: {MUTED}; font-size: 13pt; background: transparent;")
+        self._message.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._title = QLabel(self)
+        self._title.setStyleSheet("color: #e8e8e8; background: rgba(16, 17, 19, 200); padding: 3px 8px;"
+                                  "border-radius: 3px; font-size: 10pt;")
+        self._title.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._title.hide()
+
+        self._frame: np.ndarray | None = None
+        self._overlays: list[MaskOverlay] = []
+        self._index: np.ndarray | None = None
+        self._code: np.ndarray | None = None
+        self._opacity = 0.45
+        self._show_outlines = True
+        self._show_labels = True
+        self._overlays_visible = True
+        self._last_hover = (-2, -2, -2)
+
+        scene = self._graphics.scene()
+        # Hover straight from the viewport's move events: the scene's sigMouseMoved is rate-limited and can drop
+        # the last move, leaving a stale hover.
+        self._graphics.viewport().installEventFilter(self)
+        scene.sigMouseClicked.connect(self._on_mouse_clicked)
+        self.view_box.sigRangeChanged.connect(self._declutter_labels)
+
+    # ----------------------------------------------------------------------------------------------- content
+    def set_frame(self, frame: np.ndarray | None) -> None:
+        """Show an RGB uint8 (H, W, 3) frame (or grey (H, W)); None clears the canvas to the empty message.
+        The view fits the frame when its size changes; the overlays are cleared when it does."""
+        if frame is None:
+            self._frame = None
+            self.frame_item.clear()
+            self.set_overlays([])
+            self._message.show()
+            return
+        frame = np.ascontiguousarray(frame)
+        new_shape = self._frame is None or self._frame.shape[:2] != frame.shape[:2]
+        self._frame = frame
+        self.frame_item.setImage(frame, autoLevels=False, levels=None if frame.dtype == np.uint8 else (0, 255))
+        self._message.hide()
+        if new_shape:
+            if self._overlays and self._overlays[0].mask.shape != frame.shape[:2]:
+                self.set_overlays([])
+            self.fit_view()
+
+    def set_overlays(self, overlays: list[MaskOverlay]) -> None:
+        """Replace the masks on screen (all of them, topmost last). Masks must have the frame's size."""
+        self._overlays = list(overlays)
+        if not self._overlays or self._frame is None:
+            self._index = None if self._frame is None else np.zeros(self._frame.shape[:2], np.uint16)
+            self._code = self._index
+        else:
+            self._index = mask_index(self._overlays, self._frame.shape[:2])
+            self._code = outline_code(self._index, self._overlays, self._show_outlines)
+        self._render_overlay()
+        self._place_labels()
+
+    def set_opacity(self, opacity: float) -> None:
+        """Fill opacity of the masks, 0..1 (outlines stay opaque)."""
+        self._opacity = float(np.clip(opacity, 0.0, 1.0))
+        self._render_overlay()
+
+    def set_show_outlines(self, show: bool) -> None:
+        self._show_outlines = bool(show)
+        if self._index is not None and self._overlays:
+            self._code = outline_code(self._index, self._overlays, self._show_outlines)
+        self._render_overlay()
+
+    def set_show_labels(self, show: bool) -> None:
+        self._show_labels = bool(show)
+        self._place_labels()
+
+    def set_overlays_visible(self, visible: bool) -> None:
+        """Hide or show all masks, outlines and labels at once (the V key)."""
+        self._overlays_visible = bool(visible)
+        self._overlay_item.setVisible(self._overlays_visible)
+        self._place_labels()
+
+    def set_title(self, title: str) -> None:
+        """Corner caption (e.g. the source and AP of a compare pane); empty hides it."""
+        self._title.setText(title)
+        self._title.setVisible(bool(title))
+        self._title.adjustSize()
+        self._title.move(8, 8)
+
+    def set_empty_message(self, message: str) -> None:
+        self._message.setText(message)
+
+    def fit_view(self) -> None:
+        """Zoom and pan so the whole frame is visible (Ctrl+F)."""
+        if self._frame is not None:
+            h, w = self._frame.shape[:2]
+            self.view_box.setRange(QRectF(0, 0, w, h), padding=0.01)
+
+    # ----------------------------------------------------------------------------------------------- queries
+    @property
+    def frame(self) -> np.ndarray | None:
+        return self._frame
+
+    @property
+    def opacity(self) -> float:
+        return self._opacity
+
+    def overlays_visible(self) -> bool:
+        return self._overlays_visible
+
+    def title(self) -> str:
+        return self._title.text()
+
+    def overlay_rgba(self) -> np.ndarray | None:
+        """The composited RGBA overlay (H, W, 4) currently on screen, or None when there is no frame."""
+        return self._overlay_item.image
+
+    def track_at(self, x: float, y: float) -> int:
+        """Id of the topmost track at image point (x, y), -1 for none or outside the frame."""
+        if self._index is None:
+            return -1
+        ix, iy = int(np.floor(x)), int(np.floor(y))
+        h, w = self._index.shape
+        if not (0 <= ix < w and 0 <= iy < h):
+            return -1
+        k = int(self._index[iy, ix])
+        return self._overlays[k - 1].track_id if k > 0 else -1
+
+    def map_image_to_widget(self, x: float, y: float) -> QPointF:
+        """Widget (viewport) position of image point (x, y); tests and tools use it."""
+        scene_pt = self.view_box.mapViewToScene(QPointF(x, y))
+        return QPointF(self._graphics.mapFromScene(scene_pt))
+
+    @property
+    def viewport(self) -> QWidget:
+        """The widget that receives mouse events (for tests and event filters)."""
+        return self._graphics.viewport()
+
+    # ----------------------------------------------------------------------------------------------- drawing
+    def _render_overlay(self) -> None:
+        if self._code is None or self._frame is None:
+            self._overlay_item.clear()
+            return
+        if not self._overlays:
+            self._overlay_item.clear()
+            return
+        lut = overlay_lut(self._overlays, self._opacity)
+        rgba = np.take(lut, self._code, axis=0)
+        self._overlay_item.setImage(rgba, autoLevels=False, levels=None)
+
+    def _place_labels(self) -> None:
+        show = self._show_labels and self._overlays_visible and self._frame is not None
+        needed = len(self._overlays) if show else 0
+        while len(self._labels) < needed:
+            item = pg.TextItem(anchor=(0, 1))
+            item.setZValue(20)
+            self.view_box.addItem(item, ignoreBounds=True)
+            self._labels.append(item)
+        for item in self._labels[needed:]:
+            item.hide()
+        for item, ov in zip(self._labels[:needed], self._overlays, strict=False):
+            rows = np.flatnonzero(ov.mask.any(axis=1))
+            if rows.size == 0:
+                item.hide()
+                continue
+            cols = np.flatnonzero(ov.mask[rows[0] : rows[-1] + 1].any(axis=0))
+            text = f"{ov.track_id} {ov.label}".strip()
+            fill = (20, 20, 22, 210) if not ov.selected else (*ov.color, 230)
+            color = (255, 255, 255) if not ov.selected else _text_on(ov.color)
+            item.setText(text, color=color)
+            item.fill = pg.mkBrush(fill)
+            item.border = pg.mkPen(ov.color, width=1)
+            # Above the mask when there is room, inside it otherwise.
+            item.setAnchor((0, 1) if rows[0] > 12 else (0, 0))
+            item.setPos(float(cols[0]), float(rows[0]))
+            item.show()
+            item.update()
+        self._label_anchors = [(it.pos().x(), it.pos().y()) for it in self._labels[:needed]]
+        self._declutter_labels()
+
+    def _declutter_labels(self) -> None:
+        """Labels have a fixed size on screen, so at some zooms two overlap; push later ones down below the
+        earlier ones (in screen space, from their anchors) until none overlap."""
+        anchors = self._label_anchors
+        placed: list[QRectF] = []
+        for item, (x, y) in zip(self._labels, anchors, strict=False):
+            if not item.isVisible():
+                continue
+            item.setPos(x, y)
+            rect = item.sceneBoundingRect()
+            for _ in range(len(placed) + 1):
+                hit = next((r for r in placed if r.intersects(rect)), None)
+                if hit is None:
+                    break
+                rect.moveTop(hit.bottom() + 1)
+            if rect.top() != item.sceneBoundingRect().top():
+                dy = rect.top() - item.sceneBoundingRect().top()
+                p0 = self.view_box.mapViewToScene(QPointF(x, y))
+                item.setPos(self.view_box.mapSceneToView(QPointF(p0.x(), p0.y() + dy)))
+            placed.append(rect)
+
+    # ----------------------------------------------------------------------------------------------- events
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        if self._frame is None:
+            return
+        p = self.view_box.mapSceneToView(scene_pos)
+        h, w = self._frame.shape[:2]
+        ix, iy = int(np.floor(p.x())), int(np.floor(p.y()))
+        if 0 <= ix < w and 0 <= iy < h:
+            state = (self.track_at(ix, iy) if self._overlays_visible else -1, ix, iy)
+        else:
+            state = (-1, -1, -1)
+        if state != self._last_hover:
+            self._last_hover = state
+            self.hovered.emit(*state)
+
+    def _on_mouse_clicked(self, event) -> None:
+        if self._frame is None:
+            return
+        p = self.view_box.mapSceneToView(event.scenePos())
+        button = {Qt.MouseButton.LeftButton: "left", Qt.MouseButton.RightButton: "right",
+                  Qt.MouseButton.MiddleButton: "middle"}.get(event.button())
+        if button is None:
+            return
+        self.clicked.emit(float(p.x()), float(p.y()), button)
+        if button == "left" and self._overlays_visible:
+            tid = self.track_at(p.x(), p.y())
+            if tid >= 0:
+                self.track_clicked.emit(tid)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.MouseMove and obj is self._graphics.viewport():
+            self._on_mouse_moved(self._graphics.mapToScene(event.position().toPoint()))
+        return super().eventFilter(obj, event)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self._last_hover != (-1, -1, -1) and self._frame is not None:
+            self._last_hover = (-1, -1, -1)
+            self.hovered.emit(-1, -1, -1)
+        super().leaveEvent(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._message.setGeometry(self.rect().adjusted(24, 24, -24, -24))
+        self._title.move(8, 8)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.files_dropped.emit(paths)
+            event.acceptProposedAction()
+
+
+def _text_on(rgb: RGB) -> tuple[int, int, int]:
+    """Black or white text, whichever reads better on `rgb`."""
+    lum = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    return (0, 0, 0) if lum > 150 else (255, 255, 255)
