@@ -1,9 +1,9 @@
 """Tiny test videos whose frames say their own index.
 
-Each frame carries its index as a row of black/white blocks (one block per bit, MSB first), big enough to survive
-lossy compression, so a test can tell from the pixels alone which frame a reader returned. A grey ramp in the
-background keeps neighbouring frames different in every pixel row, which makes off-by-one errors visible even
-when comparing whole arrays.
+Each frame carries its index as a row of black/white blocks (one block per bit, MSB first), big enough to
+survive lossy compression, so a test can tell from the pixels alone which frame a reader returned. A grey
+ramp in the background keeps neighbouring frames different in every pixel row, which makes off-by-one errors
+visible even when comparing whole arrays.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ W, H = 64, 48
 
 
 def frame_pattern(index: int, width: int = W, height: int = H) -> np.ndarray:
-    """RGB uint8 frame: top half = BITS blocks encoding `index`, bottom half a colour that changes per frame."""
+    """RGB uint8 frame: top half = BITS blocks encoding `index`, bottom half a colour that changes per
+    frame."""
     img = np.zeros((height, width, 3), np.uint8)
     bw = width // BITS
     for b in range(BITS):
@@ -60,9 +61,9 @@ def write_video(
 ) -> Path:
     """Encode `n` pattern frames with PyAV.
 
-    `pts_ms` gives each frame's time in milliseconds (variable frame rate); `rotation` is written as the stream's
-    display matrix (counter-clockwise degrees, FFmpeg's convention, so -90 means "turn 90 degrees clockwise to
-    show", what phones write for portrait clips).
+    `pts_ms` gives each frame's time in milliseconds (variable frame rate); `rotation` is written as the
+    stream's display matrix (counter-clockwise degrees, FFmpeg's convention, so -90 means "turn 90 degrees
+    clockwise to show", what phones write for portrait clips).
     """
     path = Path(path)
     width, height = size

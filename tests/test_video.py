@@ -41,7 +41,8 @@ def videos(tmp_path_factory):
     out["long.ts"] = media.write_video(d / "long.ts", "libx264", 60, fmt="mpegts", options=long_opts)
     out["long.mp4"] = media.write_video(d / "long.mp4", "libx264", 60, options=long_opts,
                                         container_options={"movflags": "faststart"})
-    out["raw.h264"] = media.write_video(d / "raw.h264", "libx264", N, fmt="h264", options={"bf": "2", "g": "10"})
+    out["raw.h264"] = media.write_video(d / "raw.h264", "libx264", N, fmt="h264",
+                                        options={"bf": "2", "g": "10"})
     out["empty.avi"] = media.write_video(d / "empty.avi", "mpeg4", 0)
     (d / "notes.mp4").write_text("this is a text file, not a video\n" * 50)
     out["notes.mp4"] = d / "notes.mp4"
@@ -63,6 +64,8 @@ def test_formats_sequential_and_metadata(videos, name):
         assert r.fps == pytest.approx(30.0, rel=1e-3)
         assert r.variable_frame_rate is False
         assert r.info.rotation == 0 and r.damaged_at is None
+        assert r.info.codec == {"libx264": "h264", "libvpx-vp9": "vp9", "libvpx": "vp8"}.get(
+            FORMATS[name][0], FORMATS[name][0])
         assert r.path == videos[name]
         frames = sequential(r)
     assert len(frames) == N
@@ -199,9 +202,12 @@ def test_frame_folder_errors(tmp_path):
         assert media.frame_index(r[2]) == 2
 
 
+@pytest.mark.parametrize("fraction", [0.45, 0.6, 0.85])
 @pytest.mark.parametrize("name", ["long.mkv", "long.ts", "long.mp4"])
-def test_truncated_keeps_prefix(videos, name, tmp_path):
-    cut = media.truncate(videos[name], tmp_path / f"cut_{name}", 0.6)
+def test_truncated_keeps_prefix(videos, name, fraction, tmp_path):
+    """An interrupted copy: Matroska and MPEG-TS keep their early clusters/packets, and a faststart mp4 keeps
+    its index (moov) while the frame data runs out."""
+    cut = media.truncate(videos[name], tmp_path / f"cut_{name}", fraction)
     with VideoReader(cut, cache_size=2) as r:
         n = len(r)
         assert 5 < n < 60
@@ -220,7 +226,8 @@ def test_truncated_keeps_prefix(videos, name, tmp_path):
 @pytest.mark.parametrize("fraction", [0.35, 0.5, 0.6, 0.8])
 def test_truncated_raw_stream(videos, tmp_path, fraction):
     """A raw stream carries no length and no timestamps, so a clean cut cannot be told from an end; what the
-    reader promises is that every frame it reports is the right one (a corrupt tail frame marks the damage)."""
+    reader promises is that every frame it reports is the right one (a corrupt tail frame marks the
+    damage)."""
     cut = media.truncate(videos["raw.h264"], tmp_path / "cut.h264", fraction)
     with VideoReader(cut, cache_size=0) as r:
         n = len(r)

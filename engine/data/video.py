@@ -1,22 +1,24 @@
 """Frame-accurate video reading for annotation and inference.
 
-`VideoReader` opens a video file (anything FFmpeg demuxes: mp4, mov, mkv, avi, webm, ts, ...) through PyAV, or a
-folder of frames (YTVIS `JPEGImages/<video>/00000.jpg`), and serves `reader[i]` as an upright RGB uint8 array.
+`VideoReader` opens a video file (anything FFmpeg demuxes: mp4, mov, mkv, avi, webm, ts, ...) through PyAV,
+or a folder of frames (YTVIS `JPEGImages/<video>/00000.jpg`), and serves `reader[i]` as an upright RGB
+uint8 array.
 
 Why it is built this way:
 - Frame index i means "the i-th frame in presentation order". At open we demux every packet once (cheap: no
-  decoding) and sort their pts; that list *is* the frame index, exact even with B-frames, variable frame rate, or
-  a container whose frame count is missing or wrong. A decoded frame is identified by its pts, never by counting
-  frames after a seek, so a seek that lands somewhere unexpected cannot shift frames by one.
+  decoding) and sort their pts; that list *is* the frame index, exact even with B-frames, variable frame
+  rate, or a container whose frame count is missing or wrong. A decoded frame is identified by its pts, never
+  by counting frames after a seek, so a seek that lands somewhere unexpected cannot shift frames by one.
 - Random access seeks to the last keyframe at or before the wanted frame and decodes forward. The decoder
   position is kept, so a request a little ahead of the last one continues decoding instead of seeking again.
-- An LRU cache (frames and/or bytes) and an optional background read-ahead make scrubbing smooth. The container
-  and the cache are shared between the GUI thread and the read-ahead thread, so both sit behind one lock.
-- Sequential iteration opens its own container with frame threading and never seeks: that is the fast path for
-  inference.
+- An LRU cache (frames and/or bytes) and an optional background read-ahead make scrubbing smooth. The
+  container and the cache are shared between the GUI thread and the read-ahead thread, so both sit behind
+  one lock.
+- Sequential iteration opens its own container with frame threading and never seeks: that is the fast path
+  for inference.
 - Damage is found at open: when the demuxer errors out, when the container declared more frames or a longer
-  duration than the packets we found, or when the last group of pictures has a hole, the tail is decoded to find
-  the last good frame. `len()` then counts the readable prefix and `damaged_at` says where it broke.
+  duration than the packets we found, or when the last group of pictures has a hole, the tail is decoded to
+  find the last good frame. `len()` then counts the readable prefix and `damaged_at` says where it broke.
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ import numpy as np
 
 from engine.errors import TruncatedVideoError, VideoError
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv",
+                    ".flv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_FOLDER_FPS = 30.0
 
@@ -91,7 +94,9 @@ class FrameCache:
             self.nbytes -= old.nbytes
         self._items[index] = frame
         self.nbytes += frame.nbytes
-        while len(self._items) > self.max_frames or (self.max_bytes is not None and self.nbytes > self.max_bytes):
+        while len(self._items) > self.max_frames or (
+            self.max_bytes is not None and self.nbytes > self.max_bytes
+        ):
             _, dropped = self._items.popitem(last=False)
             self.nbytes -= dropped.nbytes
 
@@ -128,7 +133,8 @@ class _FolderSource:
         files = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
         self.files = sorted(files, key=lambda p: _natural_key(p.name))
         if not self.files:
-            raise VideoError(path, "the folder holds no frames (no jpg/png images): the video has zero frames")
+            raise VideoError(path, "the folder holds no frames (no jpg/png images): "
+                                   "the video has zero frames")
         first = self.read(0, check_size=False)
         self.height, self.width = first.shape[:2]
         self.first = first
@@ -160,7 +166,7 @@ class _PacketIndex:
         self.demux_error = demux_error
 
     def keyframe_for(self, frame: int) -> int:
-        """Position in `keyframes` of the last keyframe at or before `frame` (closed GOPs decode from there)."""
+        """Position in `keyframes` of the last keyframe at or before `frame` (closed GOPs decode from it)."""
         return max(0, bisect.bisect_right(self.key_pts, self.pts[frame]) - 1)
 
 
@@ -176,12 +182,25 @@ class _AVSource:
         if not self.container.streams.video:
             self.container.close()
             raise VideoError(path, "the file holds no video stream")
+        try:
+            self._inspect()
+        except BaseException:
+            self.close()
+            raise
+
+    def _inspect(self) -> None:
+        """Index the packets, count the frames, find damage, rate and rotation: everything open needs."""
         self.stream = self.container.streams.video[0]
+        # Frame threads decode the run from a keyframe to the wanted frame faster; frames are still matched
+        # by pts.
+        self.threaded = True
+        self.stream.thread_type = "AUTO"
         self.time_base = self.stream.time_base or Fraction(1, 1000)
         self.codec = self.stream.codec_context.name
         self._frames: Iterator | None = None  # live decode generator (the decoder position)
         self.cursor = -1  # frame index of the last frame that generator yielded
         self.errors = 0  # packets that failed to decode since the generator started
+        self.ordinal = False
         self.index = self._build_index()
         self.ordinal = self.index is None  # no usable pts: frames are counted from the start instead
         if self.ordinal:
@@ -189,10 +208,9 @@ class _AVSource:
         else:
             self.num_frames = len(self.index.pts)
         if self.num_frames == 0:
-            self.close()
             if self.packet_count or self.demux_error or (self.stream.frames or 0) > 0:
-                raise TruncatedVideoError(path, 0, "no frame could be decoded")
-            raise VideoError(path, "the video has zero frames")
+                raise TruncatedVideoError(self.path, 0, "no frame could be decoded")
+            raise VideoError(self.path, "the video has zero frames")
         self.damaged_at: int | None = None
         if not self.ordinal:
             self._find_damage()
@@ -200,7 +218,7 @@ class _AVSource:
         self.rotation = 0
         self.first_frame = self._first_frame()
 
-    # ---- opening -----------------------------------------------------------------------------------------------
+    # ---- opening -------------------------------------------------------------------------------------------
     def _build_index(self) -> _PacketIndex | None:
         pts: list[int] = []
         keys: list[tuple[int, int]] = []
@@ -232,7 +250,8 @@ class _AVSource:
         try:
             self._restart()
             for frame in self._frames:
-                if frame.is_corrupt or self.errors:  # without timestamps, a corrupt frame is the only sign of a cut
+                # Without timestamps, a corrupt frame or a failed packet is the only sign of a cut.
+                if frame.is_corrupt or self.errors:
                     self.damaged_at = n
                     break
                 n += 1
@@ -242,8 +261,8 @@ class _AVSource:
         return n
 
     def _declared_length(self) -> tuple[float, bool] | None:
-        """Seconds the container says this stream lasts, and whether that is an end time (Matroska's tag) rather
-        than a span from the first frame."""
+        """Seconds the container says this stream lasts, and whether that is an end time (Matroska's tag)
+        rather than a span from the first frame."""
         s = self.stream
         if s.duration:
             return float(s.duration * self.time_base), False
@@ -301,20 +320,26 @@ class _AVSource:
             k += 1
         self.damaged_at = k
         if k == 0:
-            self.close()
             raise TruncatedVideoError(self.path, 0, "no frame could be decoded")
-        self.index = _PacketIndex(pts[:k], [kf for kf in idx.keyframes if kf[0] <= pts[k - 1]], idx.demux_error)
+        keys = [kf for kf in idx.keyframes if kf[0] <= pts[k - 1]]
+        self.index = _PacketIndex(pts[:k], keys, idx.demux_error)
         self.num_frames = k
 
     def _decodable_pts(self, seek_ts: int) -> set[int]:
+        """Pts that decode cleanly from `seek_ts` on. Single-threaded: a frame-threaded decoder that meets a
+        broken packet can drop the good frames it was still holding, which would make the answer vary."""
         good: set[int] = set()
+        self.threaded = False
         try:
+            self._restart()
             self._seek(seek_ts)
             for frame in self._frames:
                 if frame.pts is not None and not frame.is_corrupt:
                     good.add(frame.pts)
         except av.error.FFmpegError:
             pass
+        self.threaded = True
+        self._restart()
         self._frames, self.cursor = None, -1
         return good
 
@@ -343,7 +368,7 @@ class _AVSource:
         self.rotation = int(round(-rot / 90.0)) * 90 % 360
         return frame
 
-    # ---- decoding ----------------------------------------------------------------------------------------------
+    # ---- decoding ------------------------------------------------------------------------------------------
     def _generator(self):
         """Decoded frames from the current position. A packet that fails to decode is skipped, as FFmpeg's own
         tools do, so the frames the decoder still holds come out; a demuxer error ends the stream cleanly."""
@@ -375,12 +400,14 @@ class _AVSource:
         self.container.close()
         self.container = av.open(str(self.path), metadata_errors="ignore")
         self.stream = self.container.streams.video[0]
+        if self.threaded and not self.ordinal:  # counting frames must see what the open-time count saw
+            self.stream.thread_type = "AUTO"
         self.errors = 0
         self._frames = self._generator()
         self.cursor = -1
 
     def _advance(self):
-        """Next frame of the live generator with its index (-1 when its pts is not one of ours), or None at end."""
+        """Next frame of the generator and its index (-1 when its pts is not one of ours); None at the end."""
         try:
             frame = next(self._frames)
         except StopIteration:
@@ -413,12 +440,24 @@ class _AVSource:
             frame = self._forward_to(i)
             if frame is not None:
                 return frame
+        # Seek to the keyframe's pts first (exact in most demuxers); if the demuxer's index is keyed
+        # differently and we land past the frame, its dts, then the keyframe before, then decode from the
+        # very start.
         k = self.index.keyframe_for(i)
-        for attempt in range(k, -2, -1):
-            if attempt >= 0:
-                self._seek(self.index.keyframes[attempt][1])
-            else:
+        targets = [ts for kf in self.index.keyframes[max(k - 1, 0) : k + 1][::-1] for ts in dict.fromkeys(kf)]
+        for ts in [*targets, None]:
+            if ts is None:
                 self._restart()
+            else:
+                self._seek(ts)
+            frame = self._forward_to(i)
+            if frame is not None:
+                return frame
+        if self.threaded:
+            # Near damage a frame-threaded decoder can lose frames a plain one still gives: stay plain from
+            # now on.
+            self.threaded = False
+            self._restart()
             frame = self._forward_to(i)
             if frame is not None:
                 return frame
@@ -453,10 +492,10 @@ class VideoReader:
     """Frame-accurate, cached access to the frames of a video file or frame folder.
 
     `reader[i]` is frame i (negative counts from the end) as an upright H x W x 3 RGB uint8 array, read-only
-    because it is shared with the cache. Iterating decodes sequentially without seeking. `cache_size` bounds the
-    LRU in frames and `cache_bytes` (optional) in bytes; `read_ahead` > 0 starts a background thread that, after
-    each cache miss, decodes that many following frames into the cache. `folder_fps` is the rate reported for frame
-    folders, which carry none.
+    because it is shared with the cache. Iterating decodes sequentially without seeking. `cache_size` bounds
+    the LRU in frames and `cache_bytes` (optional) in bytes; `read_ahead` > 0 starts a background thread
+    that, after each cache miss, decodes that many following frames into the cache. `folder_fps` is the rate
+    reported for frame folders, which carry none.
     """
 
     def __init__(self, path: str | Path, cache_size: int = 64, read_ahead: int = 0, *,
@@ -505,7 +544,7 @@ class VideoReader:
             raise VideoError(path, f"the folder holds {len(subdirs)} videos; open one of its sub-folders")
         raise VideoError(path, "the folder holds no frames (no jpg/png images): the video has zero frames")
 
-    # ---- metadata ----------------------------------------------------------------------------------------------
+    # ---- metadata ------------------------------------------------------------------------------------------
     def __len__(self) -> int:
         return self.info.num_frames
 
@@ -538,7 +577,7 @@ class VideoReader:
         return (f"VideoReader({str(i.path)!r}, {i.num_frames} frames, {i.width}x{i.height}, {i.fps:.3f} fps"
                 f"{', VFR' if i.variable_frame_rate else ''}, {i.codec})")
 
-    # ---- random access -----------------------------------------------------------------------------------------
+    # ---- random access -------------------------------------------------------------------------------------
     def _index(self, i) -> int:
         i = operator.index(i)
         n = len(self)
@@ -606,7 +645,7 @@ class VideoReader:
         a = self._av
         return a._frames is not None and a.cursor + 1 < self._ra_target
 
-    # ---- sequential --------------------------------------------------------------------------------------------
+    # ---- sequential ----------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[np.ndarray]:
         """All frames in order, decoded on a private container with frame threading (no seeking, no cache)."""
         if self._folder is not None:
@@ -618,7 +657,8 @@ class VideoReader:
         container = av.open(str(self.path), metadata_errors="ignore")
         try:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            if not src.ordinal:
+                stream.thread_type = "AUTO"
             expected = 0
             for packet in container.demux(stream):
                 try:
@@ -646,7 +686,7 @@ class VideoReader:
         finally:
             container.close()
 
-    # ---- lifetime ----------------------------------------------------------------------------------------------
+    # ---- lifetime ------------------------------------------------------------------------------------------
     def close(self) -> None:
         with self._cond:
             if self._closed:
