@@ -1,14 +1,15 @@
-"""YouTube-VIS metrics (AP, AP50, AP75, APs/m/l, AR1/10/100, ARs/m/l), identical to the reference `ytvoseval.py`.
+"""YouTube-VIS metrics (AP, AP50, AP75, APs/m/l, AR1/10/100, ARs/m/l), equal to the reference ytvoseval.py.
 
-The reference evaluator is COCOeval with two changes: the IoU of a predicted and a ground-truth object is taken over
-the whole video (sum over frames of intersections / sum over frames of unions; frames where both are absent count
-for nothing), and an object's area is its mean mask area over the frames where its mask is non-empty. Area ranges are
-YTVIS's own: small < 128², medium 128²..256², large > 256² (not COCO's 32²/96²).
+The reference evaluator is COCOeval with two changes: the IoU of a predicted and a ground-truth object is
+taken over the whole video (sum over frames of intersections / sum over frames of unions; frames where both
+are absent count for nothing), and an object's area is its mean mask area over the frames where the mask is
+non-empty. Area ranges are YTVIS's own: small < 128², medium 128²..256², large > 256² (not COCO's 32²/96²).
 
-So the matching, accumulation and summary are pycocotools' own COCOeval, and only the video IoU is computed here:
-per frame, one pycocotools `iou` call (in C) over the objects present gives the IoU matrix, from which the
+So matching, accumulation and summary are pycocotools' own COCOeval, and only the video IoU is computed
+here: per frame, one pycocotools `iou` call (in C) over the objects gives the IoU matrix, from which the
 intersection is recovered exactly as iou·(a+b)/(1+iou); unions are the two area sums minus the intersection.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,24 +23,35 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
 
+from engine.data import masks
 from engine.data.masks import RLE
 from engine.data.ytvis import Dataset, check_results, load_results
 from engine.errors import Cancelled
 
 # [all, small, medium, large], as in ytvoseval.Params.setDetParams
-AREA_RANGES = [[0 ** 2, 1e5 ** 2], [0 ** 2, 128 ** 2], [128 ** 2, 256 ** 2], [256 ** 2, 1e5 ** 2]]
+AREA_RANGES = [[0**2, 1e5**2], [0**2, 128**2], [128**2, 256**2], [256**2, 1e5**2]]
 AREA_LABELS = ["all", "small", "medium", "large"]
 MAX_DETS = [1, 10, 100]
 STAT_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 _STAT_LINES = [  # (AP?, IoU, area, maxDets) in the order COCOeval.summarize prints them
-    (1, None, "all", 100), (1, 0.5, "all", 100), (1, 0.75, "all", 100), (1, None, "small", 100),
-    (1, None, "medium", 100), (1, None, "large", 100), (0, None, "all", 1), (0, None, "all", 10),
-    (0, None, "all", 100), (0, None, "small", 100), (0, None, "medium", 100), (0, None, "large", 100)]
+    (1, None, "all", 100),
+    (1, 0.5, "all", 100),
+    (1, 0.75, "all", 100),
+    (1, None, "small", 100),
+    (1, None, "medium", 100),
+    (1, None, "large", 100),
+    (0, None, "all", 1),
+    (0, None, "all", 10),
+    (0, None, "all", 100),
+    (0, None, "small", 100),
+    (0, None, "medium", 100),
+    (0, None, "large", 100),
+]
 
 
 @dataclass
 class EvalResult:
-    """`stats` on the 0–1 scale (-1 where undefined, as the reference prints it); `per_category` is AP by name;
+    """`stats` on the 0–1 scale (-1 where undefined, as the reference prints it); `per_category`: AP by name;
     `per_video[video_id]` holds diagnostics at IoU 0.5 (all areas, 100 detections) for the app to show."""
 
     stats: dict[str, float]
@@ -51,12 +63,16 @@ class EvalResult:
 
     def format_table(self, per_category: bool = False) -> str:
         lines = []
-        for key, (ap, thr, area, md) in zip(STAT_KEYS, _STAT_LINES):
+        for key, (ap, thr, area, md) in zip(STAT_KEYS, _STAT_LINES, strict=True):
             title = "Average Precision  (AP)" if ap else "Average Recall     (AR)"
             iou = "0.50:0.95" if thr is None else f"{thr:0.2f}"
-            lines.append(f" {title} @[ IoU={iou:<9} | area={area:>6s} | maxDets={md:>3d} ] = "
-                         f"{self.stats[key]:0.3f}   {key}")
-        lines.append(f" {self.num_videos} videos, {self.num_gt} ground-truth objects, {self.num_pred} predictions")
+            lines.append(
+                f" {title} @[ IoU={iou:<9} | area={area:>6s} | maxDets={md:>3d} ] = "
+                f"{self.stats[key]:0.3f}   {key}"
+            )
+        lines.append(
+            f" {self.num_videos} videos, {self.num_gt} ground-truth objects, {self.num_pred} predictions"
+        )
         if per_category and self.per_category:
             width = max(8, *(len(n) for n in self.per_category))
             lines.append("")
@@ -66,9 +82,14 @@ class EvalResult:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"stats": self.stats, "per_category": self.per_category,
-                "per_video": {str(k): {**v, "best_iou": {str(g): x for g, x in v["best_iou"].items()}}
-                              for k, v in self.per_video.items()}}
+        return {
+            "stats": self.stats,
+            "per_category": self.per_category,
+            "per_video": {
+                str(k): {**v, "best_iou": {str(g): x for g, x in v["best_iou"].items()}}
+                for k, v in self.per_video.items()
+            },
+        }
 
 
 # ---------------------------------------------------------------- video IoU
@@ -83,13 +104,17 @@ def frame_areas(tracks: list[list[RLE | None]], length: int) -> np.ndarray:
 
 
 def mean_area(areas: np.ndarray) -> float:
-    """Mean over frames with a non-empty mask, 0 if none: ytvos' `np.array([a for a in areas if a]).mean()`."""
+    """Mean over frames with a non-empty mask, 0 if none, as ytvos does (zero and null areas both skipped)."""
     nz = areas[areas > 0]
     return float(nz.mean()) if nz.size else 0
 
 
-def video_iou(dts: list[list[RLE | None]], gts: list[list[RLE | None]],
-              dt_areas: np.ndarray | None = None, gt_areas: np.ndarray | None = None) -> np.ndarray:
+def video_iou(
+    dts: list[list[RLE | None]],
+    gts: list[list[RLE | None]],
+    dt_areas: np.ndarray | None = None,
+    gt_areas: np.ndarray | None = None,
+) -> np.ndarray:
     """D x G video IoU: sum_t |d_t ∩ g_t| / sum_t |d_t ∪ g_t|, 0 where the union is empty."""
     D, G = len(dts), len(gts)
     if D == 0 or G == 0:
@@ -97,21 +122,19 @@ def video_iou(dts: list[list[RLE | None]], gts: list[list[RLE | None]],
     T = len(gts[0])
     ad = frame_areas(dts, T) if dt_areas is None else dt_areas
     ag = frame_areas(gts, T) if gt_areas is None else gt_areas
-    # per frame, the IoU matrix of the objects present there (0 elsewhere); intersections recovered in one go
+    # per frame, the IoU matrix of all objects, an absent one standing in as an empty mask: pycocotools
+    # rejects it on its (empty) bbox before touching the RLE, so its IoU is 0 and so is its intersection
+    size = next(s for tr in gts for s in tr if s is not None)["size"] if ag.any() else None
     frame_iou = np.zeros((T, D, G))
-    all_d, all_g = list(range(D)), list(range(G))
-    for t in range(T):
-        di = [i for i in all_d if dts[i][t] is not None]
-        if not di:
-            continue
-        gi = [j for j in all_g if gts[j][t] is not None]
-        if not gi:
-            continue
-        iou = mask_utils.iou([dts[i][t] for i in di], [gts[j][t] for j in gi], [0] * len(gi))
-        if len(di) == D and len(gi) == G:
-            frame_iou[t] = iou
-        else:
-            frame_iou[t][np.ix_(di, gi)] = iou
+    if size is not None:
+        empty = masks.empty(*size)
+        d_fill = [[empty if s is None else s for s in d] for d in dts]
+        g_fill = [[empty if s is None else s for s in g] for g in gts]
+        zeros = [0] * G
+        live = ((ad > 0).any(0) & (ag > 0).any(0)).tolist()
+        for t in range(T):
+            if live[t]:
+                frame_iou[t] = mask_utils.iou([d[t] for d in d_fill], [g[t] for g in g_fill], zeros)
     pair_area = ad.T[:, :, None] + ag.T[:, None, :]  # T x D x G, a + b
     inter = np.rint(frame_iou * pair_area / (1.0 + frame_iou)).astype(np.int64).sum(0)
     union = ad.sum(1)[:, None] + ag.sum(1)[None, :] - inter
@@ -131,7 +154,12 @@ class _VideoEval(COCOeval):
         super().__init__(None, None, "segm")
         p = self.params
         p.imgIds, p.catIds, p.areaRng, p.areaRngLbl, p.maxDets = (
-            sorted(video_ids), sorted(cat_ids), [list(r) for r in AREA_RANGES], list(AREA_LABELS), list(MAX_DETS))
+            sorted(video_ids),
+            sorted(cat_ids),
+            [list(r) for r in AREA_RANGES],
+            list(AREA_LABELS),
+            list(MAX_DETS),
+        )
         self._given = (gts, dts)
         self._ious = ious
 
@@ -146,12 +174,18 @@ class _VideoEval(COCOeval):
         return self._ious.get((int(vid), int(cat)), [])
 
 
-def evaluate(gt: Dataset, results: list[dict], *, progress: Callable[[int, int], None] | None = None,
-             cancel: Callable[[], bool] | None = None, validate: bool = True, iou_fn: IouFn | None = None
-             ) -> EvalResult:
+def evaluate(
+    gt: Dataset,
+    results: list[dict],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    validate: bool = True,
+    iou_fn: IouFn | None = None,
+) -> EvalResult:
     """YTVIS metrics of `results` (dicts {video_id, category_id, score, segmentations}) against `gt`.
 
-    `iou_fn(dt_tracks, gt_tracks) -> D x G` replaces the video IoU (the benchmark plugs its slow baseline in)."""
+    `iou_fn(dt_tracks, gt_tracks) -> D x G` replaces the video IoU (the benchmark plugs its baseline in)."""
     if validate:
         results = check_results(results, gt)
     max_det = MAX_DETS[-1]
@@ -183,14 +217,24 @@ def evaluate(gt: Dataset, results: list[dict], *, progress: Callable[[int, int],
             a = gt.instances[i]
             # internal ids are 1-based positions: COCOeval treats id 0 as "unmatched"
             gt_real_id[i + 1] = a.id
-            gts[vid, a.category_id].append({"id": i + 1, "area": mean_area(g_area[row]), "iscrowd": a.iscrowd,
-                                            "ignore": int(a.iscrowd), "_row": row})
+            gts[vid, a.category_id].append(
+                {
+                    "id": i + 1,
+                    "area": mean_area(g_area[row]),
+                    "iscrowd": a.iscrowd,
+                    "ignore": int(a.iscrowd),
+                    "_row": row,
+                }
+            )
         for row, i in enumerate(d_idx):
             r = results[i]
-            dts[vid, r["category_id"]].append({"id": i + 1, "area": mean_area(d_area[row]), "iscrowd": 0,
-                                               "score": r["score"], "_row": row})
+            dts[vid, r["category_id"]].append(
+                {"id": i + 1, "area": mean_area(d_area[row]), "iscrowd": 0, "score": r["score"], "_row": row}
+            )
         # rows kept for each category: the top max_det by score, stably sorted as COCOeval does
-        keys = {(vid, gt.instances[i].category_id) for i in g_idx} | {(vid, results[i]["category_id"]) for i in d_idx}
+        keys = {(vid, gt.instances[i].category_id) for i in g_idx} | {
+            (vid, results[i]["category_id"]) for i in d_idx
+        }
         kept: dict[int, list[int]] = {}
         for key in keys:
             ds = dts.get(key, [])
@@ -207,7 +251,9 @@ def evaluate(gt: Dataset, results: list[dict], *, progress: Callable[[int, int],
             d_rows = [pos[r] for r in kept[key[1]]]
             if not g_rows and not d_rows:
                 continue
-            ious[key] = full[np.ix_(d_rows, g_rows)] if d_rows and g_rows else np.zeros((len(d_rows), len(g_rows)))
+            ious[key] = (
+                full[np.ix_(d_rows, g_rows)] if d_rows and g_rows else np.zeros((len(d_rows), len(g_rows)))
+            )
         if progress is not None:
             progress(n + 1, len(vid_list))
 
@@ -216,22 +262,28 @@ def evaluate(gt: Dataset, results: list[dict], *, progress: Callable[[int, int],
         E.evaluate()
         E.accumulate()
         E.summarize()
-    stats = {k: float(v) for k, v in zip(STAT_KEYS, E.stats)}
+    stats = {k: float(v) for k, v in zip(STAT_KEYS, E.stats, strict=True)}
 
     names = gt.category_names()
     prec = E.eval["precision"]  # T x R x K x A x M
     per_category = {}
     for k, cid in enumerate(E.params.catIds):
         s = prec[:, :, k, 0, -1]
-        per_category[names[int(cid)]] = float(s[s > -1].mean()) if (s > -1).any() else -1.0
+        name = names[int(cid)]
+        name = f"{name} ({int(cid)})" if name in per_category else name  # two categories, one name
+        per_category[name] = float(s[s > -1].mean()) if (s > -1).any() else -1.0
 
     per_video = _diagnostics(E, ious, gts, gt_real_id, vid_list)
     return EvalResult(stats, per_category, per_video, len(vid_list), len(gt.instances), len(results))
 
 
-def _diagnostics(E: _VideoEval, ious: dict, gts: dict, gt_real_id: dict, vid_list: list[int]) -> dict[int, dict]:
-    per_video = {vid: {"gt": 0, "pred": 0, "matched": 0, "missed": 0, "false_positives": 0, "best_iou": {}}
-                 for vid in vid_list}
+def _diagnostics(
+    E: _VideoEval, ious: dict, gts: dict, gt_real_id: dict, vid_list: list[int]
+) -> dict[int, dict]:
+    per_video = {
+        vid: {"gt": 0, "pred": 0, "matched": 0, "missed": 0, "false_positives": 0, "best_iou": {}}
+        for vid in vid_list
+    }
     I0, A0 = len(E.params.imgIds), len(E.params.areaRng)
     for k, cid in enumerate(E.params.catIds):
         for i, vid in enumerate(E.params.imgIds):

@@ -1,4 +1,5 @@
-"""YTVIS metrics: hand-computed cases, the single-frame equivalence with pycocotools' COCOeval, and the CLI."""
+"""YTVIS metrics: hand-computed cases, single-frame equivalence with pycocotools' COCOeval, and the CLI."""
+
 from __future__ import annotations
 
 import contextlib
@@ -85,8 +86,11 @@ def test_video_iou_matches_numpy_decode():
 def test_single_match_ap_counts_thresholds(width, passed):
     # GT: 10x10 box on 3 frames; prediction: 10 x `width` inside it on all 3 -> video IoU = width / 10
     T = 3
-    gt = Dataset([_video(1, T)], [Category(1, "a")], [Instance(1, 1, 1, _track(T, {i: (0, 10, 0, 10)
-                                                                                 for i in range(T)}))])
+    gt = Dataset(
+        [_video(1, T)],
+        [Category(1, "a")],
+        [Instance(1, 1, 1, _track(T, {i: (0, 10, 0, 10) for i in range(T)}))],
+    )
     res = [_pred(1, 1, 0.9, _track(T, {i: (0, 10, 0, width) for i in range(T)}))]
     r = evaluate(gt, res)
     thrs = np.linspace(0.5, 0.95, 10)
@@ -112,9 +116,11 @@ def test_false_positive_ranked_first_hand_computed_ap():
     boxes = [(0, 8, 0, 8), (0, 8, 20, 28), (20, 28, 0, 8)]
     gts = [Instance(i + 1, 1, 1, _track(T, {0: b, 1: b})) for i, b in enumerate(boxes)]
     gt = Dataset([_video(1, T)], [Category(1, "a"), Category(2, "b")], gts)
-    res = [_pred(1, 1, 0.7, _track(T, {0: boxes[1], 1: boxes[1]})),
-           _pred(1, 1, 0.9, _track(T, {0: boxes[0], 1: boxes[0]})),
-           _pred(1, 1, 0.8, _track(T, {0: (30, 38, 40, 48)}))]
+    res = [
+        _pred(1, 1, 0.7, _track(T, {0: boxes[1], 1: boxes[1]})),
+        _pred(1, 1, 0.9, _track(T, {0: boxes[0], 1: boxes[0]})),
+        _pred(1, 1, 0.8, _track(T, {0: (30, 38, 40, 48)})),
+    ]
     r = evaluate(gt, res)
     assert r.stats["AP"] == pytest.approx(56 / 101, abs=1e-12)
     assert r.stats["AP50"] == pytest.approx(56 / 101, abs=1e-12)
@@ -129,18 +135,25 @@ def test_false_positive_ranked_first_hand_computed_ap():
 def test_crowd_ground_truth_is_ignored():
     T = 2
     b = (0, 10, 0, 10)
-    gt = Dataset([_video(1, T)], [Category(1, "a")],
-                 [Instance(1, 1, 1, _track(T, {0: b, 1: b})),
-                  Instance(2, 1, 1, _track(T, {0: (20, 30, 20, 40), 1: (20, 30, 20, 40)}), iscrowd=1)])
+    gt = Dataset(
+        [_video(1, T)],
+        [Category(1, "a")],
+        [
+            Instance(1, 1, 1, _track(T, {0: b, 1: b})),
+            Instance(2, 1, 1, _track(T, {0: (20, 30, 20, 40), 1: (20, 30, 20, 40)}), iscrowd=1),
+        ],
+    )
     # a prediction on the crowd region is neither TP nor FP; the real object is found -> AP 1
-    res = [_pred(1, 1, 0.9, _track(T, {0: (20, 30, 20, 40), 1: (20, 30, 20, 40)})),
-           _pred(1, 1, 0.5, _track(T, {0: b, 1: b}))]
+    res = [
+        _pred(1, 1, 0.9, _track(T, {0: (20, 30, 20, 40), 1: (20, 30, 20, 40)})),
+        _pred(1, 1, 0.5, _track(T, {0: b, 1: b})),
+    ]
     r = evaluate(gt, res)
     assert r.stats["AP"] == pytest.approx(1.0, abs=1e-12) and r.stats["AR100"] == 1.0
 
 
 def _random_single_frame_set(seed: int, n_videos: int = 40, h: int = 300, w: int = 400):
-    """Single-frame videos with objects of all three YTVIS size classes, several categories, noisy predictions."""
+    """Single-frame videos: objects of all three YTVIS size classes, several classes, noisy predictions."""
     rng = np.random.default_rng(seed)
     videos, instances, results = [], [], []
     ann_id = 1
@@ -151,7 +164,7 @@ def _random_single_frame_set(seed: int, n_videos: int = 40, h: int = 300, w: int
             bh, bw = min(side, h - 1), min(int(side * rng.uniform(0.7, 1.3)), w - 1)
             y0, x0 = int(rng.integers(0, h - bh)), int(rng.integers(0, w - bw))
             m = np.zeros((h, w), bool)
-            m[y0:y0 + bh, x0:x0 + bw] = True
+            m[y0 : y0 + bh, x0 : x0 + bw] = True
             cat = int(rng.integers(1, 4))
             instances.append(Instance(ann_id, vid, cat, [masks.encode(m)]))
             ann_id += 1
@@ -163,8 +176,10 @@ def _random_single_frame_set(seed: int, n_videos: int = 40, h: int = 300, w: int
         for _ in range(rng.integers(0, 2)):  # pure false positives
             m = np.zeros((h, w), bool)
             y0, x0 = int(rng.integers(0, h - 30)), int(rng.integers(0, w - 30))
-            m[y0:y0 + 30, x0:x0 + int(rng.integers(5, 30))] = True
-            results.append(_pred(vid, int(rng.integers(1, 4)), float(np.round(rng.random(), 2)), [masks.encode(m)]))
+            m[y0 : y0 + 30, x0 : x0 + int(rng.integers(5, 30))] = True
+            results.append(
+                _pred(vid, int(rng.integers(1, 4)), float(np.round(rng.random(), 2)), [masks.encode(m)])
+            )
     cats = [Category(1, "a"), Category(2, "b"), Category(3, "c"), Category(4, "unused")]
     return Dataset(videos, cats, instances), results
 
@@ -175,13 +190,32 @@ def _coco_stats(ds: Dataset, results: list[dict]) -> np.ndarray:
     coco.dataset = {
         "images": [{"id": v.id, "width": v.width, "height": v.height} for v in ds.videos],
         "categories": [{"id": c.id, "name": c.name} for c in ds.categories],
-        "annotations": [{"id": a.id, "image_id": a.video_id, "category_id": a.category_id,
-                         "segmentation": a.segmentations[0], "area": masks.area(a.segmentations[0]),
-                         "bbox": masks.bbox(a.segmentations[0]), "iscrowd": 0} for a in ds.instances]}
+        "annotations": [
+            {
+                "id": a.id,
+                "image_id": a.video_id,
+                "category_id": a.category_id,
+                "segmentation": a.segmentations[0],
+                "area": masks.area(a.segmentations[0]),
+                "bbox": masks.bbox(a.segmentations[0]),
+                "iscrowd": 0,
+            }
+            for a in ds.instances
+        ],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
-        dt = coco.loadRes([{"image_id": r["video_id"], "category_id": r["category_id"], "score": r["score"],
-                            "segmentation": dict(r["segmentations"][0])} for r in results])
+        dt = coco.loadRes(
+            [
+                {
+                    "image_id": r["video_id"],
+                    "category_id": r["category_id"],
+                    "score": r["score"],
+                    "segmentation": dict(r["segmentations"][0]),
+                }
+                for r in results
+            ]
+        )
         E = COCOeval(coco, dt, "segm")
         E.params.areaRng = [list(a) for a in AREA_RANGES]
         E.evaluate()
@@ -225,8 +259,17 @@ def test_cli_eval_end_to_end(tmp_path):
     ds, results = _random_single_frame_set(3, n_videos=8)
     ds.save(tmp_path / "gt.json")
     save_results(tmp_path / "pred.json", results)
-    cmd = [sys.executable, "main.py", "eval", "--gt", str(tmp_path / "gt.json"), "--pred",
-           str(tmp_path / "pred.json"), "--json", str(tmp_path / "out" / "m.json")]
+    cmd = [
+        sys.executable,
+        "main.py",
+        "eval",
+        "--gt",
+        str(tmp_path / "gt.json"),
+        "--pred",
+        str(tmp_path / "pred.json"),
+        "--json",
+        str(tmp_path / "out" / "m.json"),
+    ]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "Average Precision" in p.stdout

@@ -1,4 +1,5 @@
 """YTVIS JSON in and out: lossless round trips, input normalisation, and first-problem validation messages."""
+
 from __future__ import annotations
 
 import copy
@@ -9,8 +10,17 @@ import numpy as np
 import pytest
 
 from engine.data import masks
-from engine.data.ytvis import (Category, Dataset, Instance, ResultEntry, VideoEntry, check_results, frame_paths,
-                               load_results, save_results)
+from engine.data.ytvis import (
+    Category,
+    Dataset,
+    Instance,
+    ResultEntry,
+    VideoEntry,
+    check_results,
+    frame_paths,
+    load_results,
+    save_results,
+)
 from engine.errors import DatasetFormatError
 
 
@@ -28,9 +38,12 @@ def _dataset() -> Dataset:
     s2 = masks.encode_stack(_box(5, 30, 40, 15, 25, 20, 39))
     s3 = masks.encode_stack(_box(3, 16, 20, 0, 4, 0, 5))
     s3[0] = None
-    return Dataset([v1, v2], [Category(1, "cat"), Category(2, "dog", "animal")],
-                   [Instance(1, 1, 1, s1), Instance(2, 1, 2, s2, iscrowd=1), Instance(5, 7, 2, s3)],
-                   info={"description": "test"})
+    return Dataset(
+        [v1, v2],
+        [Category(1, "cat"), Category(2, "dog", "animal")],
+        [Instance(1, 1, 1, s1), Instance(2, 1, 2, s2, iscrowd=1), Instance(5, 7, 2, s3)],
+        info={"description": "test"},
+    )
 
 
 def _gt_doc() -> dict:
@@ -58,11 +71,26 @@ def test_saved_fields_follow_reference_conventions(tmp_path):
     ds.save(tmp_path / "gt.json")
     doc = json.loads((tmp_path / "gt.json").read_text())
     assert set(doc) == {"info", "licenses", "videos", "annotations", "categories"}
-    assert doc["videos"][0] == {"id": 1, "width": 40, "height": 30, "length": 5,
-                                "file_names": [f"cat/{i:05d}.jpg" for i in range(5)]}
+    assert doc["videos"][0] == {
+        "id": 1,
+        "width": 40,
+        "height": 30,
+        "length": 5,
+        "file_names": [f"cat/{i:05d}.jpg" for i in range(5)],
+    }
     a = doc["annotations"][0]
-    assert set(a) == {"id", "video_id", "category_id", "segmentations", "areas", "bboxes", "iscrowd", "width",
-                      "height", "length"}
+    assert set(a) == {
+        "id",
+        "video_id",
+        "category_id",
+        "segmentations",
+        "areas",
+        "bboxes",
+        "iscrowd",
+        "width",
+        "height",
+        "length",
+    }
     assert a["areas"] == [80, 80, 80, None, 80]  # 8 rows x 10 cols, absent on frame 3
     assert a["bboxes"][0] == [3.0, 2.0, 10.0, 8.0] and a["bboxes"][3] is None  # [x, y, w, h]
     assert a["segmentations"][3] is None and isinstance(a["segmentations"][0]["counts"], str)
@@ -119,24 +147,48 @@ def _mutate(fn):
 
 BAD_GT = [
     ("missing videos", lambda d: d.pop("videos"), "", "missing key 'videos'"),
-    ("ann missing key", lambda d: d["annotations"][1].pop("category_id"), "annotations[1]",
-     "missing key 'category_id'"),
-    ("unknown video", lambda d: d["annotations"][2].update(video_id=99), "annotations[2].video_id",
-     "unknown video_id 99"),
-    ("unknown category", lambda d: d["annotations"][0].update(category_id=5), "annotations[0].category_id",
-     "unknown category_id 5"),
-    ("seg length", lambda d: d["annotations"][0]["segmentations"].pop(), "annotations[0].segmentations",
-     "4 masks but video 1 has 5 frames"),
+    (
+        "ann missing key",
+        lambda d: d["annotations"][1].pop("category_id"),
+        "annotations[1]",
+        "missing key 'category_id'",
+    ),
+    (
+        "unknown video",
+        lambda d: d["annotations"][2].update(video_id=99),
+        "annotations[2].video_id",
+        "unknown video_id 99",
+    ),
+    (
+        "unknown category",
+        lambda d: d["annotations"][0].update(category_id=5),
+        "annotations[0].category_id",
+        "unknown category_id 5",
+    ),
+    (
+        "seg length",
+        lambda d: d["annotations"][0]["segmentations"].pop(),
+        "annotations[0].segmentations",
+        "4 masks but video 1 has 5 frames",
+    ),
     ("dup video", lambda d: d["videos"][1].update(id=1), "videos[1].id", "duplicate video id 1"),
     ("dup ann", lambda d: d["annotations"][2].update(id=1), "annotations[2].id", "duplicate annotation id 1"),
     ("dup cat", lambda d: d["categories"][1].update(id=1), "categories[1].id", "duplicate category id 1"),
     ("id type", lambda d: d["annotations"][1].update(id="2"), "annotations[1].id", "expected an integer"),
     ("width type", lambda d: d["videos"][0].update(width=40.5), "videos[0].width", "expected an integer"),
     ("length", lambda d: d["videos"][0].update(length=9), "videos[0].length", "length 9 but 5 file_names"),
-    ("seg type", lambda d: d["annotations"][0]["segmentations"].__setitem__(2, 5),
-     "annotations[0].segmentations[2]", "expected an RLE object"),
-    ("counts type", lambda d: d["annotations"][0]["segmentations"][1].update(counts=7),
-     "annotations[0].segmentations[1]", "RLE counts must be"),
+    (
+        "seg type",
+        lambda d: d["annotations"][0]["segmentations"].__setitem__(2, 5),
+        "annotations[0].segmentations[2]",
+        "expected an RLE object",
+    ),
+    (
+        "counts type",
+        lambda d: d["annotations"][0]["segmentations"][1].update(counts=7),
+        "annotations[0].segmentations[1]",
+        "RLE counts must be",
+    ),
     ("iscrowd", lambda d: d["annotations"][0].update(iscrowd=3), "annotations[0].iscrowd", "expected 0 or 1"),
 ]
 
@@ -157,8 +209,9 @@ def test_mask_size_mismatch_message(tmp_path):
     p = _write(tmp_path, doc)
     with pytest.raises(DatasetFormatError) as ei:
         Dataset.load(p)
-    assert str(ei.value).endswith("annotations[2].segmentations[1]: mask size 720x1280 does not match video 7 "
-                                  "(16x20)")
+    assert str(ei.value).endswith(
+        "annotations[2].segmentations[1]: mask size 720x1280 does not match video 7 (16x20)"
+    )
 
 
 def test_not_json_and_wrong_shape(tmp_path):
@@ -174,8 +227,15 @@ def test_results_round_trip_and_validation(tmp_path):
     ds = _dataset()
     segs = masks.encode_stack(_box(5, 30, 40, 1, 9, 3, 12))
     segs[4] = None
-    res = [ResultEntry(1, 1, 0.75, segs), {"video_id": 7, "category_id": 2, "score": 1,
-                                           "segmentations": [None, [[0, 0, 5, 0, 5, 4, 0, 4]], None]}]
+    res = [
+        ResultEntry(1, 1, 0.75, segs),
+        {
+            "video_id": 7,
+            "category_id": 2,
+            "score": 1,
+            "segmentations": [None, [[0, 0, 5, 0, 5, 4, 0, 4]], None],
+        },
+    ]
     save_results(tmp_path / "r.json", res)
     raw = json.loads((tmp_path / "r.json").read_text())
     assert set(raw[0]) == {"video_id", "category_id", "score", "segmentations"}
@@ -192,7 +252,9 @@ def test_results_round_trip_and_validation(tmp_path):
 
     bad({**back[0], "video_id": 3}, "results[1].video_id", "video 3 is not in the ground truth")
     bad({**back[0], "category_id": 9}, "results[1].category_id", "category 9 is not in the ground truth")
-    bad({**back[0], "segmentations": segs[:4]}, "results[1].segmentations", "4 masks but video 1 has 5 frames")
+    bad(
+        {**back[0], "segmentations": segs[:4]}, "results[1].segmentations", "4 masks but video 1 has 5 frames"
+    )
     bad({**back[0], "score": float("nan")}, "results[1].score", "finite number")
     bad({k: v for k, v in back[0].items() if k != "score"}, "results[1]", "missing key 'score'")
     bad({**back[0], "video_id": 7}, "results[1].segmentations", "5 masks but video 7 has 3 frames")

@@ -1,13 +1,14 @@
 """YouTube-VIS (YTVIS) dataset model: ground truth and results JSON in and out.
 
 Field names and conventions follow the reference YouTube-VIS API (the youtubevos fork of cocoapi, `ytvos.py`):
-one annotation is one object through a whole video, `segmentations[i]` is its COCO RLE on frame i or null where the
-object is absent, and `areas` / `bboxes` ([x, y, w, h]) are null on those frames too. Masks are held as compressed
-RLE with `counts` as str; polygons and uncompressed RLE are accepted on input and normalised on load.
+one annotation is one object through a whole video, `segmentations[i]` is its COCO RLE on frame i or null
+where the object is absent, and `areas` / `bboxes` ([x, y, w, h]) are null on those frames too. Masks are held
+as compressed RLE with `counts` as str; polygons and uncompressed RLE are accepted on input and normalised.
 
 Loading validates everything and stops at the first problem, naming its JSON location
 (`annotations[12].segmentations[40]: ...`), because a silently dropped annotation skews every metric after it.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,7 @@ class Category:
 
 @dataclass
 class Instance:
-    """One tracked object (a ground-truth annotation). `segmentations[i]` is None where the object is absent."""
+    """One tracked object (a ground-truth annotation); `segmentations[i]` is None where it is absent."""
 
     id: int
     video_id: int
@@ -103,9 +104,14 @@ class Dataset:
         missing = keep - {v.id for v in self.videos}
         if missing:
             raise KeyError(f"videos not in the dataset: {sorted(missing)}")
-        return Dataset([v for v in self.videos if v.id in keep], list(self.categories),
-                       [a for a in self.instances if a.video_id in keep], dict(self.info), list(self.licenses),
-                       self.root)
+        return Dataset(
+            [v for v in self.videos if v.id in keep],
+            list(self.categories),
+            [a for a in self.instances if a.video_id in keep],
+            dict(self.info),
+            list(self.licenses),
+            self.root,
+        )
 
     def frame_paths(self, video: VideoEntry | int) -> list[Path]:
         if self.root is None:
@@ -118,18 +124,43 @@ class Dataset:
         anns = []
         for a in self.instances:
             v = vids[a.video_id]
-            anns.append({**a.extra, "id": a.id, "video_id": a.video_id, "category_id": a.category_id,
-                         "segmentations": a.segmentations, "areas": a.areas(), "bboxes": a.bboxes(),
-                         "iscrowd": a.iscrowd, "width": v.width, "height": v.height, "length": v.length})
-        return {"info": self.info, "licenses": self.licenses,
-                "videos": [{**v.extra, "id": v.id, "width": v.width, "height": v.height, "length": v.length,
-                            "file_names": v.file_names} for v in self.videos],
-                "annotations": anns,
-                "categories": [{"id": c.id, "name": c.name, "supercategory": c.supercategory}
-                               for c in self.categories]}
+            anns.append(
+                {
+                    **a.extra,
+                    "id": a.id,
+                    "video_id": a.video_id,
+                    "category_id": a.category_id,
+                    "segmentations": a.segmentations,
+                    "areas": a.areas(),
+                    "bboxes": a.bboxes(),
+                    "iscrowd": a.iscrowd,
+                    "width": v.width,
+                    "height": v.height,
+                    "length": v.length,
+                }
+            )
+        return {
+            "info": self.info,
+            "licenses": self.licenses,
+            "videos": [
+                {
+                    **v.extra,
+                    "id": v.id,
+                    "width": v.width,
+                    "height": v.height,
+                    "length": v.length,
+                    "file_names": v.file_names,
+                }
+                for v in self.videos
+            ],
+            "annotations": anns,
+            "categories": [
+                {"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in self.categories
+            ],
+        }
 
     def save(self, path: str | Path) -> None:
-        """Write the GT JSON (areas and bboxes derived from the masks). Written to a temp file then renamed."""
+        """Write the GT JSON (areas, bboxes derived from the masks) via a temp file: no half-written file."""
         _write_json(Path(path), self.to_json())
 
     @classmethod
@@ -175,7 +206,9 @@ def _check_frames(ds: Dataset, ann_path: Path) -> None:
                     names = set()
                 listed[p.parent] = names
             if p.name not in names:
-                raise DatasetFormatError(ann_path, f"videos[{vi}].file_names[{fi}]", f"frame file not found: {p}")
+                raise DatasetFormatError(
+                    ann_path, f"videos[{vi}].file_names[{fi}]", f"frame file not found: {p}"
+                )
 
 
 # ---------------------------------------------------------------- results
@@ -189,29 +222,39 @@ class ResultEntry:
     segmentations: list[dict | None]
 
     def to_json(self) -> dict:
-        return {"video_id": self.video_id, "category_id": self.category_id, "score": self.score,
-                "segmentations": self.segmentations}
+        return {
+            "video_id": self.video_id,
+            "category_id": self.category_id,
+            "score": self.score,
+            "segmentations": self.segmentations,
+        }
 
 
 def save_results(path: str | Path, results: Iterable[dict | ResultEntry]) -> None:
     out = []
     for r in results:
         d = r.to_json() if isinstance(r, ResultEntry) else r
-        out.append({"video_id": d["video_id"], "category_id": d["category_id"], "score": float(d["score"]),
-                    "segmentations": d["segmentations"]})
+        out.append(
+            {
+                "video_id": d["video_id"],
+                "category_id": d["category_id"],
+                "score": float(d["score"]),
+                "segmentations": d["segmentations"],
+            }
+        )
     _write_json(Path(path), out)
 
 
 def load_results(path: str | Path, dataset: Dataset | None = None) -> list[dict]:
     """Results JSON -> list of {video_id, category_id, score, segmentations} with compressed RLE.
 
-    With `dataset`, every entry is also checked against it (video and category exist, one mask per frame, mask size
-    equal to the video's)."""
+    With `dataset`, every entry is also checked against it (video and category exist, one mask per frame, mask
+    size    equal to the video's)."""
     return check_results(_read_json(Path(path)), dataset, path)
 
 
 def check_results(doc: Any, dataset: Dataset | None = None, path: str | Path | None = None) -> list[dict]:
-    """Validate and normalise results (plain dicts or ResultEntry); raises DatasetFormatError at the first problem."""
+    """Validate and normalise results (dicts or ResultEntry); DatasetFormatError at the first problem."""
     if isinstance(doc, dict):
         hint = " (this looks like a ground-truth file)" if "annotations" in doc else ""
         raise DatasetFormatError(path, "", f"expected a list of results, got a JSON object{hint}")
@@ -241,11 +284,14 @@ def check_results(doc: Any, dataset: Dataset | None = None, path: str | Path | N
             if vid not in vids:
                 raise DatasetFormatError(path, f"{loc}.video_id", f"video {vid} is not in the ground truth")
             if cat not in cats:
-                raise DatasetFormatError(path, f"{loc}.category_id", f"category {cat} is not in the ground truth")
+                raise DatasetFormatError(
+                    path, f"{loc}.category_id", f"category {cat} is not in the ground truth"
+                )
             v = vids[vid]
             if len(segs) != v.length:
-                raise DatasetFormatError(path, f"{loc}.segmentations",
-                                         f"{len(segs)} masks but video {vid} has {v.length} frames")
+                raise DatasetFormatError(
+                    path, f"{loc}.segmentations", f"{len(segs)} masks but video {vid} has {v.length} frames"
+                )
             norm = _segs(segs, v.height, v.width, vid, path, f"{loc}.segmentations")
         else:
             norm = _segs(segs, None, None, vid, path, f"{loc}.segmentations")
@@ -278,8 +324,15 @@ def _write_json(path: Path, doc: Any) -> None:
 
 
 def _tname(x: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", type(None): "null", bool: "a boolean",
-            int: "an integer", float: "a number"}.get(type(x), type(x).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        type(None): "null",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+    }.get(type(x), type(x).__name__)
 
 
 def _int(x: Any, path, loc: str) -> int:
@@ -324,35 +377,51 @@ def _seg(s: Any, h: int | None, w: int | None, vid: int, path, loc: str) -> dict
         if "size" not in s or "counts" not in s:
             raise DatasetFormatError(path, loc, "RLE needs 'size' and 'counts'")
         size = s["size"]
-        if (not isinstance(size, list) or len(size) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)):
+        if (
+            not isinstance(size, list)
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)
+        ):
             raise DatasetFormatError(path, loc, f"RLE size must be [height, width], got {size!r}"[:200])
         counts = s["counts"]
         if isinstance(counts, list):
             if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
                 raise DatasetFormatError(path, loc, "uncompressed RLE counts must be non-negative integers")
             if sum(counts) != size[0] * size[1]:
-                raise DatasetFormatError(path, loc, f"uncompressed RLE counts sum to {sum(counts)}, "
-                                         f"not {size[0]}x{size[1]}")
+                raise DatasetFormatError(
+                    path, loc, f"uncompressed RLE counts sum to {sum(counts)}, not {size[0]}x{size[1]}"
+                )
         elif not isinstance(counts, str):
-            raise DatasetFormatError(path, loc, f"RLE counts must be a string or a list, got {_tname(counts)}")
+            raise DatasetFormatError(
+                path, loc, f"RLE counts must be a string or a list, got {_tname(counts)}"
+            )
         if h is not None and (size[0] != h or size[1] != w):
-            raise DatasetFormatError(path, loc, f"mask size {size[0]}x{size[1]} does not match video {vid} "
-                                     f"({h}x{w})")
+            raise DatasetFormatError(
+                path, loc, f"mask size {size[0]}x{size[1]} does not match video {vid} ({h}x{w})"
+            )
         hh, ww = size
     elif isinstance(s, list):
         if h is None:
             raise DatasetFormatError(path, loc, "polygons need the ground truth for the frame size")
         if not s:
-            raise DatasetFormatError(path, loc, "empty polygon list (use null for a frame without the object)")
+            raise DatasetFormatError(
+                path, loc, "empty polygon list (use null for a frame without the object)"
+            )
         for j, poly in enumerate(s):
-            if (not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2
-                    or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in poly)):
-                raise DatasetFormatError(path, f"{loc}[{j}]",
-                                         "a polygon is a list of at least 3 x,y pairs of numbers")
+            if (
+                not isinstance(poly, list)
+                or len(poly) < 6
+                or len(poly) % 2
+                or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in poly)
+            ):
+                raise DatasetFormatError(
+                    path, f"{loc}[{j}]", "a polygon is a list of at least 3 x,y pairs of numbers"
+                )
         hh, ww = h, w
     else:
-        raise DatasetFormatError(path, loc, f"expected an RLE object, a polygon list or null, got {_tname(s)}")
+        raise DatasetFormatError(
+            path, loc, f"expected an RLE object, a polygon list or null, got {_tname(s)}"
+        )
     try:
         rle = masks.to_compressed(s, hh, ww)
     except Exception as e:  # pycocotools raises bare exceptions on malformed input
@@ -362,8 +431,9 @@ def _seg(s: Any, h: int | None, w: int | None, vid: int, path, loc: str) -> dict
 
 def _parse_gt(doc: Any, path) -> Dataset:
     if isinstance(doc, list):
-        raise DatasetFormatError(path, "", "expected a ground-truth JSON object, got a list "
-                                 "(this looks like a results file)")
+        raise DatasetFormatError(
+            path, "", "expected a ground-truth JSON object, got a list (this looks like a results file)"
+        )
     _require(doc, ("videos", "annotations", "categories"), path, "")
     info = doc.get("info") or {}
     if not isinstance(info, dict):
@@ -387,10 +457,13 @@ def _parse_gt(doc: Any, path) -> Dataset:
         names = _list(v["file_names"], path, f"{loc}.file_names")
         for j, n in enumerate(names):
             if not isinstance(n, str) or not n:
-                raise DatasetFormatError(path, f"{loc}.file_names[{j}]", f"expected a file name, got {n!r}"[:200])
+                raise DatasetFormatError(
+                    path, f"{loc}.file_names[{j}]", f"expected a file name, got {n!r}"[:200]
+                )
         if "length" in v and v["length"] != len(names):
-            raise DatasetFormatError(path, f"{loc}.length",
-                                     f"length {v['length']!r} but {len(names)} file_names"[:200])
+            raise DatasetFormatError(
+                path, f"{loc}.length", f"length {v['length']!r} but {len(names)} file_names"[:200]
+            )
         extra = {k: val for k, val in v.items() if k not in ("id", "width", "height", "length", "file_names")}
         entry = VideoEntry(vid, list(names), width, height, extra)
         vids[vid] = entry
@@ -414,8 +487,18 @@ def _parse_gt(doc: Any, path) -> Dataset:
 
     instances: list[Instance] = []
     ann_ids: set[int] = set()
-    derived = ("id", "video_id", "category_id", "segmentations", "areas", "bboxes", "iscrowd", "width", "height",
-               "length")
+    derived = (
+        "id",
+        "video_id",
+        "category_id",
+        "segmentations",
+        "areas",
+        "bboxes",
+        "iscrowd",
+        "width",
+        "height",
+        "length",
+    )
     for i, a in enumerate(_list(doc["annotations"], path, "annotations")):
         loc = f"annotations[{i}]"
         _require(a, ("id", "video_id", "category_id", "segmentations"), path, loc)
@@ -434,13 +517,15 @@ def _parse_gt(doc: Any, path) -> Dataset:
         v = vids[vid]
         segs = _list(a["segmentations"], path, f"{loc}.segmentations")
         if len(segs) != v.length:
-            raise DatasetFormatError(path, f"{loc}.segmentations",
-                                     f"{len(segs)} masks but video {vid} has {v.length} frames")
+            raise DatasetFormatError(
+                path, f"{loc}.segmentations", f"{len(segs)} masks but video {vid} has {v.length} frames"
+            )
         for key in ("areas", "bboxes"):
             if key in a and a[key] is not None and (not isinstance(a[key], list) or len(a[key]) != v.length):
                 raise DatasetFormatError(path, f"{loc}.{key}", f"expected a list of {v.length} entries")
         norm = _segs(segs, v.height, v.width, vid, path, f"{loc}.segmentations")
         ann_ids.add(aid)
-        instances.append(Instance(aid, vid, cid, norm, int(iscrowd),
-                                  {k: val for k, val in a.items() if k not in derived}))
+        instances.append(
+            Instance(aid, vid, cid, norm, int(iscrowd), {k: val for k, val in a.items() if k not in derived})
+        )
     return Dataset(videos, categories, instances, info, licenses)
