@@ -5,6 +5,7 @@
 The synthetic scene (a road with a car, two people and a dog moving over a few frames) gives the views what a
 real run gives them: masks that overlap, tracks that start and end, scores that dip.
 """
+
 from __future__ import annotations
 
 import sys
@@ -52,8 +53,10 @@ def demo_overlays(t: int, selected: int = 1):
 
     frame, masks = demo_frame(t)
     scores = {1: 0.94, 2: 0.97, 3: 0.71, 4: 0.58}
-    ovs = [MaskOverlay(tid, m, track_color(tid), f"{CATEGORIES[tid]} {scores[tid]:.2f}", tid == selected)
-           for tid, m in masks.items()]
+    ovs = [
+        MaskOverlay(tid, m, track_color(tid), f"{CATEGORIES[tid]} {scores[tid]:.2f}", tid == selected)
+        for tid, m in masks.items()
+    ]
     return frame, ovs
 
 
@@ -68,7 +71,9 @@ def demo_tracks(num_frames: int = 300, seed: int = 0):
         p[start:end] = True
         if tid % 3 == 0:
             p[start + (end - start) // 3 : start + (end - start) // 3 + 12] = False
-        s = np.clip(0.85 + 0.05 * np.sin(np.arange(num_frames) / 9 + tid) + rng.normal(0, 0.02, num_frames), 0, 1)
+        s = np.clip(
+            0.85 + 0.05 * np.sin(np.arange(num_frames) / 9 + tid) + rng.normal(0, 0.02, num_frames), 0, 1
+        )
         if tid == 2:
             s[120:150] = 0.25
         s[~p] = np.nan
@@ -107,18 +112,44 @@ def build_views() -> dict:
     tracks = demo_tracks(n)
     cats = ["person", "car", "person", "dog", "bicycle", "person", "car", "horse"]
     tl = Timeline()
-    tl.set_lanes(n, [Lane(tid, track_color(tid), p, s, f"{tid} {cats[tid - 1]}") for tid, (p, s) in tracks.items()])
+    tl.set_lanes(
+        n, [Lane(tid, track_color(tid), p, s, f"{tid} {cats[tid - 1]}") for tid, (p, s) in tracks.items()]
+    )
     tl.set_current_frame(137)
     tl.set_selected(2)
     tl.resize(900, 200)
     views["timeline"] = tl
 
+    big = Timeline()
+    rng = np.random.default_rng(3)
+    big_lanes = []
+    for i in range(200):
+        p = np.zeros(10_000, bool)
+        a = int(rng.integers(0, 9_000))
+        p[a : a + int(rng.integers(100, 10_000 - a))] = True
+        s = np.clip(rng.normal(0.8, 0.1, 10_000), 0, 1)
+        big_lanes.append(Lane(i, track_color(i), p, s, f"{i} {cats[i % len(cats)]}"))
+    big.set_lanes(10_000, big_lanes)
+    big.set_current_frame(4_200)
+    big.set_selected(7)
+    big.resize(900, 260)
+    views["timeline_200x10000"] = big
+
     lst = TrackList()
-    lst.set_tracks([TrackRow(tid, track_color(tid), cats[tid - 1], float(np.nanmean(s)), p, visible=tid != 5)
-                    for tid, (p, s) in tracks.items()])
+    lst.set_tracks(
+        [
+            TrackRow(tid, track_color(tid), cats[tid - 1], float(np.nanmean(s)), p, visible=tid != 5)
+            for tid, (p, s) in tracks.items()
+        ]
+    )
     lst.set_selected(2)
+    lst.set_current_frame(137)
     lst.resize(420, 260)
     views["track_list"] = lst
+
+    lst_empty = TrackList()
+    lst_empty.resize(420, 160)
+    views["track_list_empty"] = lst_empty
 
     fv = FrameVideoView()
     frame, masks = demo_frame(4)
@@ -139,8 +170,9 @@ def build_views() -> dict:
     views["frame_video"] = fv
 
     cv = CompareView(num_panes=3)
-    for i, (title, ap) in enumerate((("video-only · tiny-video.pt", 0.384), ("frame-only · linked", 0.351),
-                                     ("sync · SyncVIS", 0.412))):
+    for i, (title, ap) in enumerate(
+        (("video-only · tiny-video.pt", 0.384), ("frame-only · linked", 0.351), ("sync · SyncVIS", 0.412))
+    ):
         frame, ovs = demo_overlays(4, selected=-1)
         cv.set_pane(i, title, frame, ovs[: 4 - i] if i < 2 else ovs, ap)
     cv.resize(1200, 300)
@@ -149,22 +181,37 @@ def build_views() -> dict:
     ag = AggregationView()
     rng = np.random.default_rng(1)
     frames, layers = 36, 6
-    w = rng.gamma(2.0, 1.0, (frames, layers)) * np.exp(-((np.arange(frames)[:, None] - 14) / 6.0) ** 2)
+    w = rng.gamma(2.0, 1.0, (frames, layers)) * np.exp(-(((np.arange(frames)[:, None] - 14) / 6.0) ** 2))
     w += 0.05
+    w[32:] = np.nan  # frames outside the windows with internals
     sel = [sorted(rng.choice(100, 5, replace=False).tolist()) for _ in range(frames)]
     ag.set_forward(w, sel, "video query 12 · track 2 car")
     ag.set_current_frame(14)
     ag.resize(760, 300)
     views["aggregation"] = ag
 
+    ag_rev = AggregationView()
+    ag_rev.set_current_frame(14)
+    ag_rev.set_direction("reverse")
+    rw = rng.gamma(1.0, 1.0, (100, layers)) * (rng.random((100, 1)) < 0.2)
+    ag_rev.set_reverse(rw, [3, 12, 40])
+    ag_rev.resize(760, 300)
+    views["aggregation_reverse"] = ag_rev
+
     ag_empty = AggregationView()
     ag_empty.resize(600, 220)
     views["aggregation_empty"] = ag_empty
 
     rq = ReviewQueue()
-    rq.set_items([ReviewItem(134, 0.91, ["score drop", "frame/video disagreement"]),
-                  ReviewItem(121, 0.77, ["mask jump"]), ReviewItem(3, 0.64, ["track appears"]),
-                  ReviewItem(250, 0.52, ["track vanishes", "class flip"]), ReviewItem(77, 0.31, ["mask jump"])])
+    rq.set_items(
+        [
+            ReviewItem(134, 0.91, ["score drop", "frame/video disagreement"]),
+            ReviewItem(121, 0.77, ["mask jump"]),
+            ReviewItem(3, 0.64, ["track appears"]),
+            ReviewItem(250, 0.52, ["track vanishes", "class flip"]),
+            ReviewItem(77, 0.31, ["mask jump"]),
+        ]
+    )
     rq.next_item(-1)
     rq.resize(420, 220)
     views["review_queue"] = rq
@@ -178,7 +225,7 @@ def save_shots(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     views = build_views()
     paths = []
-    for name, w in views.items():
+    for w in views.values():
         w.show()
     QApplication.processEvents()
     for name, w in views.items():
@@ -188,8 +235,13 @@ def save_shots(folder: Path) -> list[Path]:
         p = folder / f"{name}.png"
         w.grab().save(str(p))
         paths.append(p)
+    from PySide6.QtCore import QEvent
+
     for w in views.values():
         w.close()
+        w.deleteLater()
+    # Delete now, while Python still owns the wrappers (pyqtgraph items torn down at exit print errors).
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return paths
 
 

@@ -3,6 +3,7 @@
 numpy + Qt + pyqtgraph only (never torch). The app wires these views to the document and the engine.
 See docs/widgets-api.md for the API summary.
 """
+
 from widgets.aggregation_view import AggregationView
 from widgets.colors import PALETTE, track_color
 from widgets.compare_view import CompareView

@@ -1,17 +1,20 @@
 """Aggregation weights of the synchronized decoder for one video-level query.
 
 Forward (frame -> video): how much attention the selected video-level query drew from each frame's selected
-frame-level embeddings, per decoder layer (heatmap frames x layers), and which frame queries were selected on the
-current frame. Reverse (video -> frame): on the current frame, how much each frame-level query drew from the
-selected video-level embeddings, per layer.
+frame-level embeddings, per decoder layer (heatmap frames x layers), and which frame queries were selected on
+the current frame. Reverse (video -> frame): on the current frame, how much each frame-level query drew from
+the selected video-level embeddings, per layer.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -30,12 +33,14 @@ FORWARD, REVERSE = "forward", "reverse"
 
 
 def normalise(weights: np.ndarray, how: str) -> np.ndarray:
-    """'layer': every layer (column) sums to 1, i.e. the share of that layer's attention each row drew;
-    'none': as given. NaN becomes 0 (no weights there)."""
-    w = np.nan_to_num(np.asarray(weights, np.float64), nan=0.0)
+    """'none': as given (f2v mass already sums to 1 over the frames of one window, so values read as "share of
+    the query's attention in its window"); 'layer': every layer (column) sums to 1 over the whole video. NaN
+    (frames without internals) stays NaN and is drawn transparent."""
+    w = np.asarray(weights, np.float64)
     if how == "layer":
-        total = w.sum(axis=0, keepdims=True)
+        total = np.nansum(w, axis=0, keepdims=True)
         w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+        w[np.isnan(weights)] = np.nan
     elif how != "none":
         raise ValueError(f"normalise must be 'layer' or 'none', not {how!r}")
     return w
@@ -56,7 +61,7 @@ class AggregationView(QWidget):
     frame_requested = Signal(int)
     direction_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, normalise: str = "layer") -> None:
+    def __init__(self, parent: QWidget | None = None, normalise: str = "none") -> None:
         super().__init__(parent)
         self.setMinimumSize(320, 200)
         self._normalise = normalise
@@ -72,12 +77,15 @@ class AggregationView(QWidget):
         self._title.setStyleSheet("font-weight: bold; padding: 0 4px;")
         self._fwd_btn = QToolButton(self)
         self._fwd_btn.setText("frame → video")
-        self._fwd_btn.setToolTip("Attention of the selected video-level query over each frame's selected "
-                                 "frame-level embeddings")
+        self._fwd_btn.setToolTip(
+            "Attention of the selected video-level query over each frame's selected frame-level embeddings"
+        )
         self._rev_btn = QToolButton(self)
         self._rev_btn.setText("video → frame")
-        self._rev_btn.setToolTip("On the current frame: attention of each frame-level query over the selected "
-                                 "video-level embeddings")
+        self._rev_btn.setToolTip(
+            "On the current frame: attention of each frame-level query over the selected "
+            "video-level embeddings"
+        )
         group = QButtonGroup(self)
         for b in (self._fwd_btn, self._rev_btn):
             b.setCheckable(True)
@@ -110,8 +118,16 @@ class AggregationView(QWidget):
             ax.setPen(MUTED)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image_item)
-        self.color_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("inferno"), interactive=False,
-                                         width=14)
+        # Hatching behind the heatmap: frames without internals (NaN, drawn transparent) read as "no data",
+        # not as "no attention".
+        self._no_data = QGraphicsRectItem()
+        self._no_data.setBrush(QBrush(QColor(110, 112, 118), Qt.BrushStyle.BDiagPattern))
+        self._no_data.setPen(QPen(Qt.PenStyle.NoPen))
+        self._no_data.setZValue(-1)
+        self.plot.addItem(self._no_data, ignoreBounds=True)
+        self.color_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap=pg.colormap.get("inferno"), interactive=False, width=14
+        )
         self.color_bar.setImageItem(self.image_item, insert_in=self.plot)
         self.color_bar.getAxis("right").setTextPen(FOREGROUND)
         self.color_bar.getAxis("right").enableAutoSIPrefix(False)
@@ -161,11 +177,11 @@ class AggregationView(QWidget):
         layout.addWidget(self._stack)
         self.clear()
 
-    # ----------------------------------------------------------------------------------------------- API
+    # --------------------------------------------------------------------------------------------------- API
     def set_forward(self, weights: np.ndarray, selected: list[list[int]], query_label: str) -> None:
-        """Frame -> video weights of one video query: weights (frames, layers) of attention mass drawn from each
-        frame; selected[f] = indices of frame f's selected frame queries; query_label e.g. "video query 12 ·
-        track 3 person"."""
+        """Frame -> video weights of one video query: weights (frames, layers) of attention mass drawn from
+        each frame; selected[f] = indices of frame f's selected frame queries; query_label e.g. "video query
+        12 · track 3 person"."""
         w = np.asarray(weights)
         if w.ndim != 2:
             raise ValueError(f"forward weights must be (frames, layers), got shape {w.shape}")
@@ -184,11 +200,14 @@ class AggregationView(QWidget):
             self._show()
 
     def set_current_frame(self, frame: int) -> None:
-        """Moves the cursor on the forward heatmap and lists that frame's selected frame queries."""
+        """Moves the cursor on the forward heatmap and lists that frame's selected frame queries. Reverse
+        weights belong to one frame: after a seek the app sends the new frame's with set_reverse."""
         self._current = int(frame)
         self._cursor.setValue(self._current + 0.5)
         if self._direction == FORWARD and self._forward is not None:
             self._fill_list()
+        elif self._direction == REVERSE and self._reverse is not None:
+            self._title.setText(f"frame {self._current}: frame queries ← video queries")
 
     def set_direction(self, direction: str, emit: bool = False) -> None:
         """Show "forward" (frame -> video) or "reverse" (video -> frame)."""
@@ -220,19 +239,21 @@ class AggregationView(QWidget):
 
     def cell_to_widget(self, column: float, layer: float):
         """Viewport position of the centre of heatmap cell (column, layer) (tests and tools)."""
-        return self._graphics.mapFromScene(self.plot.getViewBox().mapViewToScene(pg.Point(column + 0.5,
-                                                                                          layer + 0.5)))
+        return self._graphics.mapFromScene(
+            self.plot.getViewBox().mapViewToScene(pg.Point(column + 0.5, layer + 0.5))
+        )
 
     @property
     def viewport(self) -> QWidget:
         return self._graphics.viewport()
 
-    # ----------------------------------------------------------------------------------------------- internals
+    # --------------------------------------------------------------------------------------------- internals
     def _show(self) -> None:
         data = self._forward if self._direction == FORWARD else self._reverse
         if data is None:
-            self._message.setText(DEFAULT_MESSAGE if self._direction == FORWARD else
-                                  "No video → frame weights for this frame")
+            self._message.setText(
+                DEFAULT_MESSAGE if self._direction == FORWARD else "No video → frame weights for this frame"
+            )
             self._stack.setCurrentIndex(0)
             self._shown = None
             return
@@ -240,10 +261,12 @@ class AggregationView(QWidget):
         shown = normalise(w, self._normalise).T  # (layers, columns)
         self._shown = shown
         n_cols, n_layers = w.shape
-        vmax = float(shown.max()) if shown.size and shown.max() > 0 else 1.0
+        finite = shown[np.isfinite(shown)]
+        vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
         self.image_item.setImage(shown, autoLevels=False, levels=(0.0, vmax))
         self.color_bar.setLevels((0.0, vmax))
         self.image_item.setRect(0, 0, max(n_cols, 1), max(n_layers, 1))
+        self._no_data.setRect(QRectF(0, 0, max(n_cols, 1), max(n_layers, 1)))
         vb = self.plot.getViewBox()
         vb.setLimits(xMin=0, xMax=max(n_cols, 1), yMin=0, yMax=max(n_layers, 1))
         self.plot.setRange(xRange=(0, max(n_cols, 1)), yRange=(0, max(n_layers, 1)), padding=0)
@@ -309,7 +332,9 @@ class AggregationView(QWidget):
             return
         c, r = cell
         what = "frame" if self._direction == FORWARD else "frame query"
-        self._readout.setText(f"{what} {c} · layer {r} · {self._shown[r, c]:.3f}")
+        v = self._shown[r, c]
+        value = f"{v:.3f}" if np.isfinite(v) else "no internals"
+        self._readout.setText(f"{what} {c} · layer {r} · {value}")
         if self._direction == REVERSE and (self._current, c) != self._last_hover:
             self._last_hover = (self._current, c)
             self.frame_query_hovered.emit(self._current, c)

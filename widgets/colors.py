@@ -1,10 +1,11 @@
 """Track colours and the dark theme shared by every view.
 
 A track keeps its colour for the whole session (and across the canvas, timeline, track list and compare panes)
-because the colour is a pure function of the track id. The first ids use a hand-picked palette whose neighbours
-differ strongly in hue and lightness (ids 1, 2, 3 are usually the first tracks a user sees side by side); later ids
-walk the hue circle by the golden angle so no two nearby ids look alike.
+because the colour is a pure function of the track id. The first ids use a hand-picked palette whose
+neighbours differ strongly in hue and lightness (ids 1, 2, 3 are usually the first tracks a user sees side by
+side); later ids walk the hue circle by the golden angle so no two nearby ids look alike.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -15,26 +16,26 @@ RGB = tuple[int, int, int]
 
 # Distinct on a dark background, readable as a 45 % overlay on video; ordered so consecutive ids contrast.
 PALETTE: tuple[RGB, ...] = (
-    (230, 25, 75),    # red
-    (60, 180, 75),    # green
-    (255, 225, 25),   # yellow
-    (0, 130, 200),    # blue
-    (245, 130, 48),   # orange
-    (145, 30, 180),   # purple
-    (70, 240, 240),   # cyan
-    (240, 50, 230),   # magenta
-    (210, 245, 60),   # lime
+    (230, 25, 75),  # red
+    (60, 180, 75),  # green
+    (255, 225, 25),  # yellow
+    (0, 130, 200),  # blue
+    (245, 130, 48),  # orange
+    (145, 30, 180),  # purple
+    (70, 240, 240),  # cyan
+    (240, 50, 230),  # magenta
+    (210, 245, 60),  # lime
     (250, 190, 212),  # pink
-    (0, 128, 128),    # teal
+    (0, 128, 128),  # teal
     (220, 190, 255),  # lavender
-    (170, 110, 40),   # brown
+    (170, 110, 40),  # brown
     (255, 250, 200),  # beige
-    (128, 0, 0),      # maroon
+    (128, 0, 0),  # maroon
     (170, 255, 195),  # mint
-    (128, 128, 0),    # olive
+    (128, 128, 0),  # olive
     (255, 215, 180),  # apricot
-    (0, 0, 128),      # navy
-    (255, 99, 71),    # tomato
+    (0, 0, 128),  # navy
+    (255, 99, 71),  # tomato
 )
 
 NO_TRACK: RGB = (128, 128, 128)

@@ -1,5 +1,6 @@
 """Two or three canvases side by side with one shared zoom/pan: the same video through different runs or modes
 (e.g. video-only, frame-only and synchronized). Playing in lockstep is the app's job (it sets every pane)."""
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ class CompareView(QWidget):
         self._panes: list[VideoCanvas] = []
         for i in range(MAX_PANES):
             c = VideoCanvas(empty_message="Nothing to compare yet:\nrun two modes or models on this video")
-            c.hovered.connect(lambda t, x, y, i=i: self.hovered.emit(i, t, x, y))
+            c.hovered.connect(lambda t, x, y, i=i: self._on_hovered(i, t, x, y))
             c.track_clicked.connect(lambda t, i=i: self.track_clicked.emit(i, t))
             if i:
                 c.view_box.setXLink(self._panes[0].view_box)
@@ -52,6 +53,13 @@ class CompareView(QWidget):
             self._panes.append(c)
         self._n = 0
         self.set_num_panes(num_panes)
+
+    def _on_hovered(self, pane: int, track_id: int, x: int, y: int) -> None:
+        """Mirror the pointer into the other panes as a cross so the same spot is easy to compare."""
+        for j, c in enumerate(self._panes):
+            inside = x >= 0 and j != pane
+            c.set_pointer_marker(x if inside else None, y if inside else None)
+        self.hovered.emit(pane, track_id, x, y)
 
     def set_num_panes(self, n: int) -> None:
         """Show 2 or 3 panes (1 is allowed too); panes past n are hidden, not cleared."""
@@ -62,8 +70,14 @@ class CompareView(QWidget):
             c.setVisible(i < n)
         self._splitter.setSizes([1000] * n + [0] * (MAX_PANES - n))
 
-    def set_pane(self, i: int, title: str, frame_rgb: np.ndarray | None, overlays: list[MaskOverlay],
-                 ap: float | None = None) -> None:
+    def set_pane(
+        self,
+        i: int,
+        title: str,
+        frame_rgb: np.ndarray | None,
+        overlays: list[MaskOverlay],
+        ap: float | None = None,
+    ) -> None:
         """Show a frame and its masks in pane i, titled with the source and (when given, in [0, 1]) its AP."""
         c = self.pane(i)
         c.set_frame(frame_rgb)

@@ -1,6 +1,7 @@
 """Frame-level versus video-level: for the selected track, its video-level mask next to the linked frame-level
 mask on the current frame, and over the whole video the two scores and the IoU between the two masks.
 Where the curves split is where the synchronized decoder's two query sets disagree."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,9 +12,9 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidg
 from widgets.colors import BACKGROUND, CURSOR, FOREGROUND, MUTED, RGB, hex_color
 from widgets.video_canvas import MaskOverlay, VideoCanvas
 
-VIDEO_PEN = (76, 155, 232)   # blue
-FRAME_PEN = (245, 166, 35)   # amber
-IOU_PEN = (200, 200, 200)    # light grey, dashed
+VIDEO_PEN = (76, 155, 232)  # blue
+FRAME_PEN = (245, 166, 35)  # amber
+IOU_PEN = (200, 200, 200)  # light grey, dashed
 _Y_RANGE = (-0.1, 1.12)
 
 
@@ -93,12 +94,19 @@ class FrameVideoView(QWidget):
         self.plot.getAxis("bottom").setLabel("frame", color=MUTED)
         self.plot.setYRange(*_Y_RANGE, padding=0)
         self.plot.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
-        self.video_curve = self.plot.plot([], [], pen=pg.mkPen(VIDEO_PEN, width=1.6), name="video-level score",
-                                          connect="finite")
-        self.frame_curve = self.plot.plot([], [], pen=pg.mkPen(FRAME_PEN, width=1.6), name="frame-level score",
-                                          connect="finite")
-        self.iou_curve = self.plot.plot([], [], pen=pg.mkPen(IOU_PEN, width=1.2, style=Qt.PenStyle.DashLine),
-                                        name="IoU(video, frame)", connect="finite")
+        self.video_curve = self.plot.plot(
+            [], [], pen=pg.mkPen(VIDEO_PEN, width=1.6), name="video-level score", connect="finite"
+        )
+        self.frame_curve = self.plot.plot(
+            [], [], pen=pg.mkPen(FRAME_PEN, width=1.6), name="frame-level score", connect="finite"
+        )
+        self.iou_curve = self.plot.plot(
+            [],
+            [],
+            pen=pg.mkPen(IOU_PEN, width=1.2, style=Qt.PenStyle.DashLine),
+            name="IoU(video, frame)",
+            connect="finite",
+        )
         self._cursor = pg.InfiniteLine(pos=0, angle=90, movable=False, pen=pg.mkPen(CURSOR, width=1.2))
         self.plot.addItem(self._cursor, ignoreBounds=True)
 
@@ -106,7 +114,8 @@ class FrameVideoView(QWidget):
         legend = QLabel(
             f"<span style='color:{hex_color(VIDEO_PEN)}'>━━ video-level score</span>&nbsp;&nbsp;&nbsp;"
             f"<span style='color:{hex_color(FRAME_PEN)}'>━━ frame-level score</span>&nbsp;&nbsp;&nbsp;"
-            f"<span style='color:{hex_color(IOU_PEN)}'>╌╌ IoU(video mask, frame mask)</span>")
+            f"<span style='color:{hex_color(IOU_PEN)}'>╌╌ IoU(video mask, frame mask)</span>"
+        )
         legend.setStyleSheet(f"background: {BACKGROUND}; padding: 3px 8px;")
         curves = QWidget(self)
         curves_layout = QVBoxLayout(curves)
@@ -128,17 +137,25 @@ class FrameVideoView(QWidget):
         self._num_frames = 0
         self._iou = float("nan")
 
-    # ----------------------------------------------------------------------------------------------- API
+    # --------------------------------------------------------------------------------------------------- API
     def set_track_label(self, text: str) -> None:
         """Header line, e.g. "Track 3 · person · video query 12"."""
         self._header.setText(text)
 
-    def set_frame_pair(self, frame_rgb: np.ndarray | None, video_mask: np.ndarray | None,
-                       frame_mask: np.ndarray | None, color: RGB) -> None:
+    def set_frame_pair(
+        self,
+        frame_rgb: np.ndarray | None,
+        video_mask: np.ndarray | None,
+        frame_mask: np.ndarray | None,
+        color: RGB,
+    ) -> None:
         """The current frame twice: with the track's video-level mask (left) and its linked frame-level mask
-        (right). A missing mask leaves that pane's frame bare; the IoU of the two is shown in the right title."""
-        for pane, mask, name in ((self.video_pane, video_mask, "video-level"),
-                                 (self.frame_pane, frame_mask, "frame-level")):
+        (right). A missing mask leaves that pane's frame bare; the IoU of the two is shown in the right
+        title."""
+        for pane, mask, name in (
+            (self.video_pane, video_mask, "video-level"),
+            (self.frame_pane, frame_mask, "frame-level"),
+        ):
             pane.set_frame(frame_rgb)
             if frame_rgb is not None and mask is not None:
                 pane.set_overlays([MaskOverlay(-1, np.asarray(mask, bool), color, "", selected=False)])
@@ -155,8 +172,11 @@ class FrameVideoView(QWidget):
         n = max(len(video_scores), len(frame_scores), len(iou))
         self._num_frames = n
         x = np.arange(n, dtype=float)
-        for curve, y in ((self.video_curve, video_scores), (self.frame_curve, frame_scores),
-                         (self.iou_curve, iou)):
+        for curve, y in (
+            (self.video_curve, video_scores),
+            (self.frame_curve, frame_scores),
+            (self.iou_curve, iou),
+        ):
             y = np.asarray(y, float)
             curve.setData(x[: y.size], y)
         self._vb.setLimits(xMin=-0.5, xMax=max(n - 0.5, 1), minXRange=min(10, max(n, 1)))
@@ -166,7 +186,9 @@ class FrameVideoView(QWidget):
     def set_current_frame(self, frame: int) -> None:
         self._cursor.setValue(int(frame))
 
-    def clear(self, message: str = "Select a track to compare its video-level and frame-level predictions") -> None:
+    def clear(
+        self, message: str = "Select a track to compare its video-level and frame-level predictions"
+    ) -> None:
         self.set_track_label(message)
         self.set_frame_pair(None, None, None, (0, 0, 0))
         self.set_curves(np.array([]), np.array([]), np.array([]))

@@ -1,4 +1,5 @@
 """The uncertain-frame queue: frames ranked by how unsure the model is, with the reasons, walked with U."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ REASON_TIPS = {
 
 @dataclass
 class ReviewItem:
-    """A frame to review. score: uncertainty, higher = review first. reasons: short phrases (see REASON_TIPS)."""
+    """A frame to review. score: uncertainty, higher = review first. reasons: short phrases (see
+    REASON_TIPS)."""
 
     frame: int
     score: float
@@ -79,7 +81,7 @@ class ReviewQueue(QWidget):
         self.tree.itemClicked.connect(self._on_activated)
         self.tree.itemActivated.connect(self._on_activated)
 
-    # ----------------------------------------------------------------------------------------------- API
+    # --------------------------------------------------------------------------------------------------- API
     def set_items(self, items: list[ReviewItem]) -> None:
         """Replace the queue. Items are ranked by score, highest first; visited marks are kept per frame."""
         self._items = sorted(items, key=lambda it: (-it.score, it.frame))
@@ -108,9 +110,9 @@ class ReviewQueue(QWidget):
         return list(self._items)
 
     def next_item(self, current_frame: int) -> int | None:
-        """The next frame to visit (the U key): the item ranked after the current frame when the current frame is
-        in the queue, else after the last one visited through the queue; unvisited items first, wrapping round.
-        Marks it visited and selects its row (without emitting). None when the queue is empty."""
+        """The next frame to visit (the U key): the item ranked after the current frame when the current frame
+        is in the queue, else after the last one visited through the queue; unvisited items first, wrapping
+        round. Marks it visited and selects its row (without emitting). None when the queue is empty."""
         if not self._items:
             return None
         ranks = {it.frame: r for r, it in enumerate(self._items)}
@@ -137,7 +139,7 @@ class ReviewQueue(QWidget):
     def visited(self) -> set[int]:
         return set(self._visited)
 
-    # ----------------------------------------------------------------------------------------------- internals
+    # --------------------------------------------------------------------------------------------- internals
     def _style(self, frame: int) -> None:
         w = self._widgets[frame]
         done = frame in self._visited

@@ -3,23 +3,33 @@
 A QTableView over a small model (not a QTableWidget) so a few hundred tracks with presence strips stay cheap:
 each strip is a tiny QImage built once per set_tracks and scaled by the painter.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QRect,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QLabel,
     QStyledItemDelegate,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from widgets.colors import LANE_EMPTY, RGB, qcolor
+from widgets.colors import LANE_EMPTY, MUTED, RGB, qcolor
 
 STRIP_BINS = 160
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -32,7 +42,8 @@ HEADERS = ("", "ID", "Class", "Score", "Presence")
 
 @dataclass
 class TrackRow:
-    """One row. presence: bool (num_frames,) where the track has a mask. score: the track's score in [0, 1]."""
+    """One row. presence: bool (num_frames,) where the track has a mask. score: the track's score in [0,
+    1]."""
 
     track_id: int
     color: RGB
@@ -95,8 +106,13 @@ class TrackTableModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.DisplayRole:
                 return HEADERS[section]
             if role == Qt.ItemDataRole.ToolTipRole:
-                return ("Visible on the canvas", "Track id", "Class", "Track score (model confidence)",
-                        "Frames where the track has a mask")[section]
+                return (
+                    "Visible on the canvas",
+                    "Track id",
+                    "Class",
+                    "Track score (model confidence)",
+                    "Frames where the track has a mask",
+                )[section]
         return None
 
     def flags(self, index):
@@ -120,9 +136,13 @@ class TrackTableModel(QAbstractTableModel):
             if c == COL_SCORE:
                 return f"{r.score:.2f}" if np.isfinite(r.score) else "–"
         elif role == SORT_ROLE:
-            return {COL_VISIBLE: int(r.visible), COL_ID: r.track_id, COL_CLASS: r.category,
-                    COL_SCORE: float(r.score) if np.isfinite(r.score) else -1.0,
-                    COL_PRESENCE: int(np.count_nonzero(r.presence))}[c]
+            return {
+                COL_VISIBLE: int(r.visible),
+                COL_ID: r.track_id,
+                COL_CLASS: r.category,
+                COL_SCORE: float(r.score) if np.isfinite(r.score) else -1.0,
+                COL_PRESENCE: int(np.count_nonzero(r.presence)),
+            }[c]
         elif role == Qt.ItemDataRole.CheckStateRole and c == COL_VISIBLE:
             return Qt.CheckState.Checked if r.visible else Qt.CheckState.Unchecked
         elif role == Qt.ItemDataRole.DecorationRole and c == COL_ID:
@@ -135,7 +155,9 @@ class TrackTableModel(QAbstractTableModel):
             n = int(np.count_nonzero(r.presence))
             span = np.flatnonzero(r.presence)
             where = f"frames {span[0]}–{span[-1]}" if span.size else "no frames"
-            return f"Track {r.track_id} · {r.category} · score {r.score:.3f}\n{n} frames with a mask ({where})"
+            return (
+                f"Track {r.track_id} · {r.category} · score {r.score:.3f}\n{n} frames with a mask ({where})"
+            )
         return None
 
     def setData(self, index, value, role=Qt.ItemDataRole.EditRole):  # noqa: N802
@@ -158,6 +180,12 @@ class TrackTableModel(QAbstractTableModel):
 
 
 class _PresenceDelegate(QStyledItemDelegate):
+    """Draws the presence strip, and the current frame as a thin white tick across it."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.current_fraction: float | None = None  # (frame + 0.5) / num_frames
+
     def paint(self, painter: QPainter, option, index) -> None:
         super().paint(painter, option, index)  # selection background
         strip = index.data(STRIP_ROLE)
@@ -169,6 +197,10 @@ class _PresenceDelegate(QStyledItemDelegate):
         painter.drawImage(r, strip)
         painter.setPen(QColor(0, 0, 0, 90))
         painter.drawRect(r.adjusted(0, 0, -1, -1))
+        if self.current_fraction is not None:
+            x = r.left() + round(self.current_fraction * (r.width() - 1))
+            painter.setPen(QColor(255, 255, 255, 230))
+            painter.drawLine(x, r.top() - 2, x, r.bottom() + 2)
         painter.restore()
 
 
@@ -204,7 +236,8 @@ class TrackList(QWidget):
         self.view.setWordWrap(False)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(24)
-        self.view.setItemDelegateForColumn(COL_PRESENCE, _PresenceDelegate(self.view))
+        self._strip_delegate = _PresenceDelegate(self.view)
+        self.view.setItemDelegateForColumn(COL_PRESENCE, self._strip_delegate)
         header = self.view.horizontalHeader()
         header.setHighlightSections(False)
         header.setSectionResizeMode(COL_VISIBLE, QHeaderView.ResizeMode.Fixed)
@@ -219,13 +252,19 @@ class TrackList(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
+        self._empty = QLabel("No tracks yet:\nrun SyncVIS (or add one with N)", self.view.viewport())
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._empty.setStyleSheet(f"color: {MUTED}; background: transparent;")
+        self._empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.view.viewport().installEventFilter(self)
 
+        self._num_frames = 0
         self._selected = -1
         self._quiet = False
         self.model.visibility_changed.connect(self.visibility_changed)
         self.view.selectionModel().currentRowChanged.connect(self._on_current_changed)
 
-    # ----------------------------------------------------------------------------------------------- API
+    # --------------------------------------------------------------------------------------------------- API
     def set_tracks(self, rows: list[TrackRow]) -> None:
         """Replace all rows; keeps the sort order and re-selects the selected track if it is still there."""
         self._quiet = True
@@ -234,6 +273,16 @@ class TrackList(QWidget):
             self._select_row(self._selected)
         finally:
             self._quiet = False
+        self._num_frames = max((len(r.presence) for r in rows), default=0)
+        self._empty.setVisible(not rows)
+
+    def set_current_frame(self, frame: int) -> None:
+        """Mark the current frame on every presence strip (a white tick); -1 hides it."""
+        n = self._num_frames
+        frac = (int(frame) + 0.5) / n if n and 0 <= frame < n else None
+        if frac != self._strip_delegate.current_fraction:
+            self._strip_delegate.current_fraction = frac
+            self.view.viewport().update()
 
     def set_selected(self, track_id: int) -> None:
         """Select and scroll to a track's row (-1 clears). Does not emit track_selected."""
@@ -263,7 +312,12 @@ class TrackList(QWidget):
             return QRect()
         return self.view.visualRect(self.proxy.mapFromSource(self.model.index(src, column)))
 
-    # ----------------------------------------------------------------------------------------------- internals
+    # --------------------------------------------------------------------------------------------- internals
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+        if obj is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self._empty.setGeometry(self.view.viewport().rect())
+        return super().eventFilter(obj, event)
+
     def _select_row(self, track_id: int) -> None:
         src = self.model.row_of(track_id)
         sel = self.view.selectionModel()

@@ -1,10 +1,11 @@
 """The frame canvas: one video frame with every track's mask drawn over it, zoomable and pannable.
 
-All masks of a frame are composited in numpy into ONE RGBA image (an index image of the topmost mask per pixel,
-then a colour look-up), so a frame with tens of tracks costs one ImageItem update, not tens of items. The index
-image is kept: hovering and clicking look up the topmost track under the cursor from it, and changing the opacity
-only re-runs the look-up.
+All masks of a frame are composited in numpy into ONE RGBA image (an index image of the topmost mask per
+pixel, then a colour look-up), so a frame with tens of tracks costs one ImageItem update, not tens of items.
+The index image is kept: hovering and clicking look up the topmost track under the cursor from it, and
+changing the opacity only re-runs the look-up.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ _SELECTED_OUTLINE: RGB = (255, 255, 255)
 class MaskOverlay:
     """One track's mask on the frame on screen.
 
-    mask: bool (H, W), same size as the frame. label: text shown after the track id next to the mask's top-left
-    corner (e.g. "person 0.92"). Later overlays in the list are drawn on top of earlier ones.
+    mask: bool (H, W), same size as the frame. label: text shown after the track id next to the mask's
+    top-left corner (e.g. "person 0.92"; a negative track_id, e.g. for a frame query's mask, shows the label
+    alone). Later overlays in the list are drawn on top of earlier ones.
     """
 
     track_id: int
@@ -36,21 +38,59 @@ class MaskOverlay:
     selected: bool = False
 
 
-def mask_index(overlays: list[MaskOverlay], shape: tuple[int, int]) -> np.ndarray:
-    """uint16 (H, W): 0 where no mask, k+1 where overlays[k] is the topmost mask."""
-    index = np.zeros(shape, np.uint16)
-    for k, ov in enumerate(overlays):
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+
+def mask_boxes(overlays: list[MaskOverlay], shape: tuple[int, int]) -> list[Box | None]:
+    """Bounding box of each mask (None when empty); checks every mask has the frame's size."""
+    boxes: list[Box | None] = []
+    for ov in overlays:
         m = np.asarray(ov.mask)
         if m.shape != shape:
-            raise ValueError(f"mask of track {ov.track_id} is {m.shape[1]}x{m.shape[0]}, "
-                             f"the frame is {shape[1]}x{shape[0]}")
-        np.copyto(index, k + 1, where=m.astype(bool, copy=False))
+            raise ValueError(
+                f"mask of track {ov.track_id} is {m.shape[1]}x{m.shape[0]}, "
+                f"the frame is {shape[1]}x{shape[0]}"
+            )
+        contiguous_bool = m.dtype == bool and m.flags.c_contiguous
+        m8 = m.view(np.uint8) if contiguous_bool else np.ascontiguousarray(m, np.uint8)
+        x, y, w, h = cv2.boundingRect(m8)
+        boxes.append((x, y, x + w, y + h) if w and h else None)
+    return boxes
+
+
+def mask_index(
+    overlays: list[MaskOverlay], shape: tuple[int, int], boxes: list[Box | None] | None = None
+) -> np.ndarray:
+    """uint16 (H, W): 0 where no mask, k+1 where overlays[k] is the topmost mask. Only each mask's box is
+    touched, so small objects in a big frame cost little."""
+    if boxes is None:
+        boxes = mask_boxes(overlays, shape)
+    index = np.zeros(shape, np.uint16)
+    for k, (ov, box) in enumerate(zip(overlays, boxes, strict=True)):
+        if box is None:
+            continue
+        x0, y0, x1, y1 = box
+        m = np.asarray(ov.mask)[y0:y1, x0:x1]
+        np.copyto(index[y0:y1, x0:x1], k + 1, where=m.astype(bool, copy=False))
     return index
 
 
+def union_box(boxes: list[Box | None], shape: tuple[int, int], margin: int = 1) -> tuple[slice, slice] | None:
+    """Row and column slices covering every box plus `margin` pixels (so outlines fit), or None."""
+    real = [b for b in boxes if b is not None]
+    if not real:
+        return None
+    h, w = shape
+    x0 = max(0, min(b[0] for b in real) - margin)
+    y0 = max(0, min(b[1] for b in real) - margin)
+    x1 = min(w, max(b[2] for b in real) + margin)
+    y1 = min(h, max(b[3] for b in real) + margin)
+    return slice(y0, y1), slice(x0, x1)
+
+
 def outline_code(index: np.ndarray, overlays: list[MaskOverlay], show_outlines: bool) -> np.ndarray:
-    """Look-up code per pixel: index (fill), index + K + 1 (outline of that mask). Outlines are where the topmost
-    mask changes between 4-neighbours; the selected track's outline is widened to 3 px inwards."""
+    """Look-up code per pixel: index (fill), index + K + 1 (outline of that mask). Outlines are where the
+    topmost mask changes between 4-neighbours; the selected track's outline is widened to 3 px inwards."""
     k1 = len(overlays) + 1
     if not show_outlines or not overlays:
         return index
@@ -87,11 +127,12 @@ def overlay_lut(overlays: list[MaskOverlay], opacity: float) -> np.ndarray:
 class VideoCanvas(QWidget):
     """A video frame with track masks over it.
 
-    Mouse: wheel zooms, drag pans, the aspect ratio is locked and row 0 is at the top (image coordinates: x is the
-    column, y the row, pixel (x, y) covers [x, x+1) x [y, y+1)).
+    Mouse: wheel zooms, drag pans, the aspect ratio is locked and row 0 is at the top (image coordinates: x is
+    the column, y the row, pixel (x, y) covers [x, x+1) x [y, y+1)).
 
     Signals:
-      hovered(track_id, x, y): the topmost track under the cursor (-1 when none) and the pixel; x = y = -1 when
+      hovered(track_id, x, y): the topmost track under the cursor (-1 when none) and the pixel; x = y = -1
+      when
           the cursor leaves the frame. Emitted only when one of the three changes.
       clicked(x, y, button): a click (not a drag) in image coordinates (floats, may be outside the frame);
           button is "left", "right" or "middle".
@@ -125,6 +166,13 @@ class VideoCanvas(QWidget):
         self.view_box.addItem(self.frame_item)
         self.view_box.addItem(self._overlay_item)
         self._labels: list[pg.TextItem] = []
+        # Where the pointer is in a linked view (compare panes): a small cross, hidden by default.
+        self._marker = pg.ScatterPlotItem(
+            size=14, symbol="+", pen=pg.mkPen(255, 255, 255, 230, width=1.5), brush=None, pxMode=True
+        )
+        self._marker.setZValue(30)
+        self._marker.hide()
+        self.view_box.addItem(self._marker, ignoreBounds=True)
         self._label_anchors: list[tuple[float, float]] = []
 
         layout = QVBoxLayout(self)
@@ -137,15 +185,19 @@ class VideoCanvas(QWidget):
         self._message.setStyleSheet(f"color: {MUTED}; font-size: 13pt; background: transparent;")
         self._message.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self._title = QLabel(self)
-        self._title.setStyleSheet("color: #e8e8e8; background: rgba(16, 17, 19, 200); padding: 3px 8px;"
-                                  "border-radius: 3px; font-size: 10pt;")
+        self._title.setStyleSheet(
+            "color: #e8e8e8; background: rgba(16, 17, 19, 200); padding: 3px 8px;"
+            "border-radius: 3px; font-size: 10pt;"
+        )
         self._title.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self._title.hide()
 
         self._frame: np.ndarray | None = None
         self._overlays: list[MaskOverlay] = []
-        self._index: np.ndarray | None = None
-        self._code: np.ndarray | None = None
+        self._index: np.ndarray | None = None  # topmost overlay per pixel (k+1), whole frame
+        self._boxes: list[Box | None] = []
+        self._roi: tuple[slice, slice] | None = None  # where any mask (plus outline margin) is
+        self._code: np.ndarray | None = None  # look-up codes inside the roi
         self._opacity = 0.45
         self._show_outlines = True
         self._show_labels = True
@@ -153,8 +205,8 @@ class VideoCanvas(QWidget):
         self._last_hover = (-2, -2, -2)
 
         scene = self._graphics.scene()
-        # Hover straight from the viewport's move events: the scene's sigMouseMoved is rate-limited and can drop
-        # the last move, leaving a stale hover.
+        # Hover straight from the viewport's move events: the scene's sigMouseMoved is rate-limited and can
+        # drop the last move, leaving a stale hover.
         self._graphics.viewport().installEventFilter(self)
         scene.sigMouseClicked.connect(self._on_mouse_clicked)
         self.view_box.sigRangeChanged.connect(self._declutter_labels)
@@ -172,22 +224,29 @@ class VideoCanvas(QWidget):
         frame = np.ascontiguousarray(frame)
         new_shape = self._frame is None or self._frame.shape[:2] != frame.shape[:2]
         self._frame = frame
-        self.frame_item.setImage(frame, autoLevels=False, levels=None if frame.dtype == np.uint8 else (0, 255))
+        self.frame_item.setImage(
+            frame, autoLevels=False, levels=None if frame.dtype == np.uint8 else (0, 255)
+        )
         self._message.hide()
         if new_shape:
-            if self._overlays and self._overlays[0].mask.shape != frame.shape[:2]:
-                self.set_overlays([])
+            fits = all(np.shape(ov.mask) == frame.shape[:2] for ov in self._overlays)
+            self.set_overlays(self._overlays if fits else [])
             self.fit_view()
 
     def set_overlays(self, overlays: list[MaskOverlay]) -> None:
         """Replace the masks on screen (all of them, topmost last). Masks must have the frame's size."""
         self._overlays = list(overlays)
-        if not self._overlays or self._frame is None:
-            self._index = None if self._frame is None else np.zeros(self._frame.shape[:2], np.uint16)
-            self._code = self._index
+        self._boxes, self._roi, self._code = [], None, None
+        if self._frame is None:
+            self._index = None
+        elif not self._overlays:
+            self._index = np.zeros(self._frame.shape[:2], np.uint16)
         else:
-            self._index = mask_index(self._overlays, self._frame.shape[:2])
-            self._code = outline_code(self._index, self._overlays, self._show_outlines)
+            shape = self._frame.shape[:2]
+            self._boxes = mask_boxes(self._overlays, shape)
+            self._index = mask_index(self._overlays, shape, self._boxes)
+            self._roi = union_box(self._boxes, shape)
+            self._update_code()
         self._render_overlay()
         self._place_labels()
 
@@ -198,8 +257,7 @@ class VideoCanvas(QWidget):
 
     def set_show_outlines(self, show: bool) -> None:
         self._show_outlines = bool(show)
-        if self._index is not None and self._overlays:
-            self._code = outline_code(self._index, self._overlays, self._show_outlines)
+        self._update_code()
         self._render_overlay()
 
     def set_show_labels(self, show: bool) -> None:
@@ -218,6 +276,14 @@ class VideoCanvas(QWidget):
         self._title.setVisible(bool(title))
         self._title.adjustSize()
         self._title.move(8, 8)
+
+    def set_pointer_marker(self, x: float | None, y: float | None = None) -> None:
+        """Show a cross at image point (x, y) (the pointer's position in a linked view); None hides it."""
+        if x is None or y is None or self._frame is None:
+            self._marker.hide()
+            return
+        self._marker.setData([x + 0.5], [y + 0.5])
+        self._marker.show()
 
     def set_empty_message(self, message: str) -> None:
         self._message.setText(message)
@@ -269,15 +335,19 @@ class VideoCanvas(QWidget):
         return self._graphics.viewport()
 
     # ----------------------------------------------------------------------------------------------- drawing
-    def _render_overlay(self) -> None:
-        if self._code is None or self._frame is None:
-            self._overlay_item.clear()
+    def _update_code(self) -> None:
+        if self._roi is None or self._index is None:
+            self._code = None
             return
-        if not self._overlays:
+        self._code = outline_code(self._index[self._roi], self._overlays, self._show_outlines)
+
+    def _render_overlay(self) -> None:
+        if self._code is None or self._frame is None or not self._overlays:
             self._overlay_item.clear()
             return
         lut = overlay_lut(self._overlays, self._opacity)
-        rgba = np.take(lut, self._code, axis=0)
+        rgba = np.zeros((*self._frame.shape[:2], 4), np.uint8)
+        rgba[self._roi] = np.take(lut, self._code, axis=0)
         self._overlay_item.setImage(rgba, autoLevels=False, levels=None)
 
     def _place_labels(self) -> None:
@@ -290,21 +360,20 @@ class VideoCanvas(QWidget):
             self._labels.append(item)
         for item in self._labels[needed:]:
             item.hide()
-        for item, ov in zip(self._labels[:needed], self._overlays, strict=False):
-            rows = np.flatnonzero(ov.mask.any(axis=1))
-            if rows.size == 0:
+        for item, ov, box in zip(self._labels[:needed], self._overlays, self._boxes, strict=False):
+            if box is None:
                 item.hide()
                 continue
-            cols = np.flatnonzero(ov.mask[rows[0] : rows[-1] + 1].any(axis=0))
-            text = f"{ov.track_id} {ov.label}".strip()
+            x0, y0 = box[0], box[1]
+            text = f"{ov.track_id} {ov.label}".strip() if ov.track_id >= 0 else ov.label
             fill = (20, 20, 22, 210) if not ov.selected else (*ov.color, 230)
             color = (255, 255, 255) if not ov.selected else _text_on(ov.color)
             item.setText(text, color=color)
             item.fill = pg.mkBrush(fill)
             item.border = pg.mkPen(ov.color, width=1)
             # Above the mask when there is room, inside it otherwise.
-            item.setAnchor((0, 1) if rows[0] > 12 else (0, 0))
-            item.setPos(float(cols[0]), float(rows[0]))
+            item.setAnchor((0, 1) if y0 > 12 else (0, 0))
+            item.setPos(float(x0), float(y0))
             item.show()
             item.update()
         self._label_anchors = [(it.pos().x(), it.pos().y()) for it in self._labels[:needed]]
@@ -314,24 +383,35 @@ class VideoCanvas(QWidget):
         """Labels have a fixed size on screen, so at some zooms two overlap; push later ones down below the
         earlier ones (in screen space, from their anchors) until none overlap."""
         anchors = self._label_anchors
+        if self._frame is None or not anchors:
+            return
+        # Labels stay inside the frame and the visible area on the right (a mask at the right edge would
+        # otherwise have its label cut off).
+        right = min(
+            self.view_box.mapViewToScene(QPointF(self._frame.shape[1], 0)).x(),
+            self.view_box.sceneBoundingRect().right(),
+        )
         placed: list[QRectF] = []
         for item, (x, y) in zip(self._labels, anchors, strict=False):
             if not item.isVisible():
                 continue
             item.setPos(x, y)
-            rect = item.sceneBoundingRect()
+            start = item.sceneBoundingRect()
+            rect = QRectF(start)
+            if rect.right() > right:
+                rect.moveRight(max(right, rect.width()))
             for _ in range(len(placed) + 1):
                 hit = next((r for r in placed if r.intersects(rect)), None)
                 if hit is None:
                     break
                 rect.moveTop(hit.bottom() + 1)
-            if rect.top() != item.sceneBoundingRect().top():
-                dy = rect.top() - item.sceneBoundingRect().top()
+            if rect.topLeft() != start.topLeft():
                 p0 = self.view_box.mapViewToScene(QPointF(x, y))
-                item.setPos(self.view_box.mapSceneToView(QPointF(p0.x(), p0.y() + dy)))
+                shifted = QPointF(p0.x() + rect.left() - start.left(), p0.y() + rect.top() - start.top())
+                item.setPos(self.view_box.mapSceneToView(shifted))
             placed.append(rect)
 
-    # ----------------------------------------------------------------------------------------------- events
+    # ------------------------------------------------------------------------------------------------ events
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if self._frame is None:
             return
@@ -350,8 +430,11 @@ class VideoCanvas(QWidget):
         if self._frame is None:
             return
         p = self.view_box.mapSceneToView(event.scenePos())
-        button = {Qt.MouseButton.LeftButton: "left", Qt.MouseButton.RightButton: "right",
-                  Qt.MouseButton.MiddleButton: "middle"}.get(event.button())
+        button = {
+            Qt.MouseButton.LeftButton: "left",
+            Qt.MouseButton.RightButton: "right",
+            Qt.MouseButton.MiddleButton: "middle",
+        }.get(event.button())
         if button is None:
             return
         self.clicked.emit(float(p.x()), float(p.y()), button)
