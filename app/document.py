@@ -53,6 +53,16 @@ class RunInfo:
     frames_done: int
 
 
+def _frames_reached(pred: VideoPrediction) -> int:
+    """Frames a partial run has processed: the engine writes a mask (possibly empty) on every processed
+    frame and None beyond, so the longest prefix of non-None masks tells (window internals when no tracks)."""
+    done = max((w.end for w in pred.windows), default=0)
+    for t in pred.tracks:
+        n = next((i for i, m in enumerate(t.masks) if m is None), len(t.masks))
+        done = max(done, n)
+    return done
+
+
 def track_colour(track_id: int) -> tuple[int, int, int]:
     """A stable, well-spread colour per track id (golden-ratio hue steps, as label tools do)."""
     h = (0.61803398875 * (track_id + 1)) % 1.0
@@ -157,7 +167,7 @@ class Document:
         self.categories = list(pred.categories)
         self.tracks = list(pred.tracks)
         done = frames_done if frames_done is not None else (
-            pred.num_frames if pred.complete else max((w.end for w in pred.windows), default=0))
+            pred.num_frames if pred.complete else _frames_reached(pred))
         self.run = RunInfo(pred.checkpoint, pred.mode, pred.complete, done)
         ids = {t.id for t in self.tracks}
         self.hidden &= ids

@@ -4,7 +4,8 @@ Why one long-lived thread and a queue: GPU memory and CUDA state have a single o
 serves every later job (the compare panel asks for three models in a row), and the GUI thread never waits on
 torch. Jobs go in with `submit`; progress, partial results (one per inference window), results, errors and
 notices come back as Qt signals carrying plain Python/numpy data, delivered on the GUI thread (queued
-connections, because they are emitted from the worker thread). Cancellation is a flag the engine checks between
+connections, because they are emitted from the worker thread). Cancellation is a flag the engine checks
+between
 windows; a cancelled run still delivers what it finished, with `complete=False`.
 
 torch is imported only in this thread's code paths, so opening the window costs no torch start-up.
@@ -21,6 +22,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.errors import InputError
@@ -44,8 +46,23 @@ class InferJob:
 
 
 @dataclass
+class QueryMasksJob:
+    """The masks of every frame-level query on frames [start, end) (one inference window, re-run exactly as
+    the
+    run did), for showing the frame queries the aggregation view lists. Result: {frame: [RLE per query]}."""
+
+    video: str
+    checkpoint: str
+    device: str
+    start: int
+    end: int
+    tag: str = "query_masks"
+    id: int = 0
+
+
+@dataclass
 class _State:
-    job: InferJob
+    job: InferJob | QueryMasksJob
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -120,7 +137,7 @@ class EngineWorker(QObject):
         self._thread.start()
 
     # ------------------------------------------------------------ GUI side
-    def submit(self, job: InferJob) -> int:
+    def submit(self, job: InferJob | QueryMasksJob) -> int:
         job.id = next(self._ids)
         st = _State(job)
         with self._lock:
@@ -172,7 +189,10 @@ class EngineWorker(QObject):
                     self.failed.emit(job.id, "cancelled before it started")
                     continue
                 self.busy_job = job.id
-                self._run_infer(st)
+                if isinstance(job, QueryMasksJob):
+                    self._run_query_masks(job)
+                else:
+                    self._run_infer(st)
             except InputError as e:
                 self.failed.emit(job.id, str(e))
             except MemoryError:
@@ -190,9 +210,8 @@ class EngineWorker(QObject):
 
     def load_model(self, path: str, device: str) -> tuple[object, dict]:
         """Cached by (path, device, mtime): a re-saved checkpoint is reloaded. Worker thread only."""
-        from engine.model.checkpoint import load_checkpoint
-
         from engine.errors import CheckpointError
+        from engine.model.checkpoint import load_checkpoint
 
         p = Path(path)
         if not p.exists():
@@ -206,6 +225,10 @@ class EngineWorker(QObject):
             self._models[key] = (model, dict(meta or {}))
             self.model_loaded.emit(str(p), _plain_meta(meta))
         return self._models[key]
+
+    def _run_query_masks(self, job: QueryMasksJob) -> None:
+        self.started.emit(job.id, f"Frame-query masks of frames {job.start}–{job.end - 1}")
+        self.finished.emit(job.id, _query_masks(self, job))
 
     def _run_infer(self, st: _State) -> None:
         from engine.config import InferConfig
@@ -235,22 +258,48 @@ class EngineWorker(QObject):
         self.finished.emit(job.id, result)
 
 
+def _query_masks(worker: EngineWorker, job: QueryMasksJob) -> dict[int, list[dict]]:
+    import torch
+
+    from engine.config import InferConfig
+    from engine.data.video import VideoReader
+    from engine.inference import _run_window
+
+    device = "cuda" if job.device.startswith("cuda") else "cpu"
+    model, meta = worker.load_model(job.checkpoint, device)
+    cfg = _infer_config(meta, InferConfig)
+    cfg.device = device
+    with VideoReader(job.video, cache_size=max(2, job.end - job.start + 1)) as reader:
+        chunk = [np.asarray(reader[i]) for i in range(job.start, job.end)]
+        size = (int(reader.height), int(reader.width))
+    res = _run_window(model, chunk, job.start, "frame", cfg, torch.device(device), size, False)
+    return {job.start + j: [rles[0] for rles in fr[2]] for j, fr in enumerate(res.frames or [])}
+
+
 def _infer_config(meta: dict, cls):
-    """The checkpoint's own inference settings when it carries them (the tiny preset's window etc.)."""
+    """The checkpoint's own inference settings when it carries them (extra["infer"] or extra["preset"]); a
+    model built from the tiny preset gets the tiny inference settings (its window, native size)."""
     import dataclasses
 
-    from engine.config import PRESETS
+    from engine.config import PRESETS, ModelConfig
 
-    cfg = None
-    raw = meta.get("infer") or (meta.get("config") or {}).get("infer") if isinstance(meta, dict) else None
+    extra = meta.get("extra") or {}
+    raw = extra.get("infer") or meta.get("infer")
+    names = {f.name for f in dataclasses.fields(cls)}
     if isinstance(raw, cls):
-        cfg = dataclasses.replace(raw)
-    elif isinstance(raw, dict):
-        names = {f.name for f in dataclasses.fields(cls)}
-        cfg = cls(**{k: v for k, v in raw.items() if k in names})
-    elif meta.get("preset") in PRESETS:
-        cfg = PRESETS[meta["preset"]]().infer
-    return cfg or cls()
+        return dataclasses.replace(raw)
+    if isinstance(raw, dict):
+        return cls(**{k: v for k, v in raw.items() if k in names})
+    preset = extra.get("preset") or meta.get("preset") or (meta.get("provenance") or {}).get("preset")
+    if preset in PRESETS:
+        return dataclasses.replace(PRESETS[preset]().infer)
+    config = meta.get("config") or {}
+    if isinstance(config, dict):
+        for make in PRESETS.values():
+            ref: ModelConfig = make().model
+            if all(config.get(k) == getattr(ref, k) for k in ("backbone", "hidden_dim", "dec_layers")):
+                return dataclasses.replace(make().infer)
+    return cls()
 
 
 def _plain_meta(meta: dict | None) -> dict:

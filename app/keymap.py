@@ -1,7 +1,8 @@
 """The one table of actions and their default shortcuts (product.md, "Default shortcuts").
 
 The window builds its QActions from this table and the F1 sheet is rendered from it, so what the sheet says is
-what the keys do. Keys are QKeySequence portable strings. `available=False` marks actions whose feature arrives in
+what the keys do. Keys are QKeySequence portable strings. `available=False` marks actions whose feature
+arrives in
 a later issue: they are listed (disabled) so users see the whole vocabulary, and their keys stay reserved.
 Mouse gestures are listed in MOUSE for the sheet only.
 """

@@ -16,17 +16,22 @@ DEMO_VIDEO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "demo.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="main.py", description="SyncVIS Studio: open the window (headless commands: "
+    p = argparse.ArgumentParser(prog="main.py", description="SyncVIS Studio: open the window "
+                                "(headless commands: "
                                 "`main.py --help` lists them when given as the first argument).")
     p.add_argument("video", nargs="?", help="video file or frame folder to open")
-    p.add_argument("--demo", action="store_true", help=f"open the bundled demo video ({DEMO_VIDEO.name})")
-    p.add_argument("--checkpoint", help="model checkpoint (default: the bundled resources/models/tiny-sync.pt)")
+    p.add_argument("--demo", action="store_true",
+                   help=f"open the bundled demo video ({DEMO_VIDEO.name}, with its "
+                   "ground truth)")
+    p.add_argument("--checkpoint", help="model checkpoint (default: resources/models/tiny-sync.pt)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: last used)")
     p.add_argument("--run", action="store_true", help="run the model on the video at once")
     p.add_argument("--gt", help="ground truth YTVIS JSON to score runs against")
-    p.add_argument("--screenshot", metavar="PNG", help="save the window as PNG when all work is done, then exit")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="save the window as PNG when all work is done, then exit")
     p.add_argument("--size", default=None, help="window size WxH (e.g. 1600x1000), handy with --screenshot")
-    p.add_argument("--timeout", type=float, default=600.0, help="--screenshot: give up waiting after this many s")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="--screenshot: give up waiting after this many seconds")
     return p
 
 
@@ -55,8 +60,6 @@ def launch(argv: list[str] | None = None) -> int:
         win.resize(w, h)
     if args.checkpoint:
         win.set_checkpoint(str(Path(args.checkpoint).resolve()))
-    if args.device == "cuda":
-        win.device_combo.setCurrentIndex(1)
     win.show()
 
     video = args.video or (str(DEMO_VIDEO) if args.demo else None)
@@ -78,7 +81,10 @@ def launch(argv: list[str] | None = None) -> int:
             QTimer.singleShot(200, start_run)
             return
         if args.device == "cuda":
-            win.device_combo.setCurrentIndex(1)
+            if win.worker.info.get("cuda"):
+                win.device_combo.setCurrentIndex(1)
+            else:
+                win.show_message("GPU", "No CUDA GPU is available to torch: running on the CPU instead.")
         win.run_model()
 
     QTimer.singleShot(0, start)

@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 
 from app import keymap
 from app.document import SELECTION, TRACKS, VIDEO, VISIBILITY, Document, VideoRef
-from app.engine_worker import EngineWorker, InferJob, memory_text
+from app.engine_worker import EngineWorker, InferJob, QueryMasksJob, memory_text
 from app.settings import Settings
 from engine import review
 from engine.errors import InputError
@@ -69,6 +69,7 @@ JUMP = 10
 
 # Compare sources that are not checkpoints: the two read-outs of the main run.
 RUN_VIDEO, RUN_FRAME = "run:video", "run:frame"
+OTHER = "__other__"
 
 
 def bundled_checkpoints(folder: Path | None = None) -> list[Path]:
@@ -157,6 +158,12 @@ class MainWindow(QMainWindow):
         self._compare: list[CompareSource] = []
         self._compare_jobs: dict[int, int] = {}  # job id -> pane
         self._hover_query: tuple[int, int] | None = None
+        self._fv_key: tuple[int, int] | None = None   # what the frame-vs-video curves show
+        self._agg_key: tuple | None = None            # what the aggregation heatmap shows
+        self._agg_reverse_at: tuple | None = None
+        # (id(prediction), window start) -> {frame: [RLE per frame query]}
+        self._query_masks: dict[tuple[int, int], dict[int, list[dict]]] = {}
+        self._query_jobs: dict[int, tuple[int, int]] = {}
 
         self.setWindowTitle("SyncVIS Studio")
         self.setAcceptDrops(True)
@@ -219,8 +226,10 @@ class MainWindow(QMainWindow):
             a.setObjectName(f"action_{b.action}")
             a.setShortcuts([QKeySequence(k) for k in b.keys])
             a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            keys = " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in b.keys)
-            a.setToolTip(f"{b.text} ({keys})" if b.available else f"{b.text} ({keys}) — coming in a later version")
+            native = QKeySequence.SequenceFormat.NativeText
+            keys = " / ".join(QKeySequence(k).toString(native) for k in b.keys)
+            later = "" if b.available else " — coming in a later version"
+            a.setToolTip(f"{b.text} ({keys}){later}")
             a.setEnabled(b.available)
             if b.action in handlers:
                 a.triggered.connect(handlers[b.action])
@@ -230,18 +239,20 @@ class MainWindow(QMainWindow):
         self.act["toggle_overlays"].setCheckable(True)
         self.act["toggle_overlays"].setChecked(True)
         st = self.style()
-        icons = {"open": QStyle.StandardPixmap.SP_DialogOpenButton, "run": QStyle.StandardPixmap.SP_MediaSeekForward,
-                 "cancel": QStyle.StandardPixmap.SP_BrowserStop, "play": QStyle.StandardPixmap.SP_MediaPlay,
-                 "first_frame": QStyle.StandardPixmap.SP_MediaSkipBackward,
-                 "last_frame": QStyle.StandardPixmap.SP_MediaSkipForward,
-                 "prev_frame": QStyle.StandardPixmap.SP_ArrowLeft, "next_frame": QStyle.StandardPixmap.SP_ArrowRight}
+        sp = QStyle.StandardPixmap
+        icons = {"open": sp.SP_DialogOpenButton, "run": sp.SP_MediaSeekForward, "cancel": sp.SP_BrowserStop,
+                 "play": sp.SP_MediaPlay, "first_frame": sp.SP_MediaSkipBackward,
+                 "last_frame": sp.SP_MediaSkipForward, "prev_frame": sp.SP_ArrowLeft,
+                 "next_frame": sp.SP_ArrowRight}
         for name, pm in icons.items():
             self.act[name].setIcon(st.standardIcon(pm))
         self.act["run"].setText("Run SyncVIS")
         self.act["open_folder"] = QAction("Open frame folder…", self, triggered=self.open_folder_dialog)
         self.act["load_gt"] = QAction("Load ground truth (YTVIS JSON)…", self, triggered=self.load_gt_dialog)
-        self.act["save_screenshot"] = QAction("Save window screenshot…", self, triggered=self.screenshot_dialog)
-        self.act["choose_checkpoint"] = QAction("Choose checkpoint…", self, triggered=self.choose_checkpoint_dialog)
+        self.act["save_screenshot"] = QAction("Save window screenshot…", self,
+                                              triggered=self.screenshot_dialog)
+        self.act["choose_checkpoint"] = QAction("Choose checkpoint…", self,
+                                                triggered=self.choose_checkpoint_dialog)
         self.act["reset_layout"] = QAction("Reset layout", self, triggered=self.reset_layout)
         self.act["about"] = QAction("About SyncVIS Studio", self, triggered=self._about)
 
@@ -347,10 +358,13 @@ class MainWindow(QMainWindow):
         self.compare_combos: list[QComboBox] = []
         for i in range(3):
             combo = QComboBox()
-            combo.setMinimumWidth(150)
+            combo.setMinimumWidth(80)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
+            combo.setToolTip(f"What pane {i + 1} shows: a read-out of this run, "
+                             "or a checkpoint run on this video")
             combo.currentIndexChanged.connect(lambda _i, pane=i: self._on_compare_source_changed(pane))
             self.compare_combos.append(combo)
-            cb.addWidget(QLabel(f"Pane {i + 1}"))
             cb.addWidget(combo, 1)
         self.compare_run = QPushButton("Run missing")
         self.compare_run.setToolTip("Run the chosen checkpoints on this video (results are kept per video)")
@@ -365,13 +379,16 @@ class MainWindow(QMainWindow):
         self.dock_compare = self._dock("compare", "Compare", compare_box, B)
         self._fill_compare_combos()
 
+        self.dock_compare.visibilityChanged.connect(self._on_compare_visible)
+        self.dock_frame_video.visibilityChanged.connect(lambda v: v and self._update_frame_video())
+        self.dock_aggregation.visibilityChanged.connect(lambda v: v and self._update_aggregation())
         self.tabifyDockWidget(self.dock_review, self.dock_frame_video)
         self.tabifyDockWidget(self.dock_frame_video, self.dock_aggregation)
         self.dock_review.raise_()
         self.tabifyDockWidget(self.dock_timeline, self.dock_compare)
         self.dock_timeline.raise_()
         self.resizeDocks([self.dock_tracks, self.dock_review], [440, 440], Qt.Orientation.Vertical)
-        self.resizeDocks([self.dock_tracks], [420], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.dock_tracks], [460], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock_timeline], [200], Qt.Orientation.Vertical)
         self._default_state = None
 
@@ -409,11 +426,11 @@ class MainWindow(QMainWindow):
         tools = QToolBar("Tools")
         tools.setObjectName("toolbar_tools")
         tools.setOrientation(Qt.Orientation.Vertical)
-        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tools.setMovable(False)
         group = QActionGroup(self)
         select = QAction("Select", self, checkable=True, checked=True)
         select.setToolTip("Select tracks (click a mask) · wheel zooms, drag pans")
-        select.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowUp))
         group.addAction(select)
         tools.addAction(select)
         self.act["select_tool"] = select
@@ -542,22 +559,25 @@ class MainWindow(QMainWindow):
 
         path = Path(path)
         self.stop()
+        reader = None
         try:
             reader = VideoReader(path, cache_size=256, read_ahead=24, cache_bytes=768 * 2**20)
             first = reader[0]
-        except InputError as e:
-            self.show_message("Cannot open video", str(e))
-            return False
-        except Exception as e:  # noqa: BLE001 - anything else a demuxer throws is still a bad file
-            self.show_message("Cannot open video", f"{path}: {type(e).__name__}: {e}")
+        except Exception as e:  # noqa: BLE001 - InputError names file and problem; anything else is a bad file too
+            if reader is not None:
+                reader.close()
+            text = str(e) if isinstance(e, InputError) else f"{path}: {type(e).__name__}: {e}"
+            self.show_message("Cannot open video", text)
             return False
         if self._main_job is not None:
             self.worker.cancel(self._main_job)
             self._main_job = None
             self._hide_progress()
-        for job in list(self._compare_jobs):
+        for job in list(self._compare_jobs) + list(self._query_jobs):
             self.worker.cancel(job)
         self._compare_jobs.clear()
+        self._query_jobs.clear()
+        self._query_masks.clear()
         old = self.reader
         self.reader = reader
         if old is not None:
@@ -591,9 +611,18 @@ class MainWindow(QMainWindow):
             self.show_message("Damaged video", f"{path}: the video is damaged; decoding stops at frame "
                                                f"{reader.damaged_at}. The {n} frames before it are open.",
                               QMessageBox.Icon.Information)
+        sidecar = _sidecar_ground_truth(path)
+        if sidecar is not None and (self.gt is None or self._gt_video() is None):
+            if self.load_ground_truth(sidecar, quiet=True):
+                self.statusBar().showMessage(
+                    f"{path.name}: ground truth {sidecar.name} loaded (AP shown per run)", 8000)
         self._update_enabled()
         self._update_compare_panes()
         return True
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent()
+        self._refresh_recent()
 
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
@@ -602,7 +631,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(Path(f).name, lambda f=f: self.open_video(f)).setToolTip(f)
         if files:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", lambda: (self.settings.clear_recent(), self._refresh_recent()))
+            self.recent_menu.addAction("Clear list", self._clear_recent)
         self.recent_menu.setEnabled(bool(files))
 
     # ============================================================ navigation
@@ -630,6 +659,8 @@ class MainWindow(QMainWindow):
                 w.setValue(frame)
                 w.blockSignals(False)
         self.timeline.set_current_frame(frame)
+        if hasattr(self.track_list, "set_current_frame"):
+            self.track_list.set_current_frame(frame)
         fps = self.doc.video.fps or 30.0
         secs = frame / fps
         self.time_label.setText(f"{int(secs // 60):d}:{secs % 60:05.2f} · {fps:.3g} fps")
@@ -739,7 +770,8 @@ class MainWindow(QMainWindow):
 
     def choose_checkpoint_dialog(self) -> None:
         start = str(Path(self.checkpoint).parent) if self.checkpoint else str(RESOURCES / "models")
-        path, _ = QFileDialog.getOpenFileName(self, "Choose checkpoint", start, "Checkpoints (*.pt *.pth);;All (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Choose checkpoint", start,
+                                              "Checkpoints (*.pt *.pth);;All files (*)")
         if path:
             self.set_checkpoint(path)
 
@@ -775,8 +807,9 @@ class MainWindow(QMainWindow):
     def _update_memory(self) -> None:
         self.memory_label.setText(memory_text())
 
-    def run_model(self, checkpoint: str | None = None) -> int | None:
-        """Start SyncVIS on the open video; results stream in window by window. Returns the job id."""
+    def run_model(self, checkpoint: str | None = None, window: int | None = None) -> int | None:
+        """Start SyncVIS on the open video; results stream in window by window. Returns the job id.
+        `window` overrides the checkpoint's frames per inference window."""
         if self.reader is None:
             self.show_message("Run SyncVIS", "Open a video first (File → Open, Ctrl+O).",
                               QMessageBox.Icon.Information)
@@ -788,7 +821,8 @@ class MainWindow(QMainWindow):
             return None
         if self._main_job is not None:
             self.worker.cancel(self._main_job)
-        job = InferJob(str(self.doc.video.path), str(ckpt), self.device(), internals=True, tag="main")
+        job = InferJob(str(self.doc.video.path), str(ckpt), self.device(), internals=True, window=window,
+                       tag="main")
         self._main_job = self.worker.submit(job)
         self._job_started = time.perf_counter()
         self.job_label.setText(f"{Path(ckpt).name}: starting…")
@@ -806,7 +840,8 @@ class MainWindow(QMainWindow):
             self.worker.cancel(job)
 
     def is_busy(self) -> bool:
-        return self._main_job is not None or bool(self._compare_jobs) or not self.worker.is_idle()
+        return (self._main_job is not None or bool(self._compare_jobs) or bool(self._query_jobs)
+                or not self.worker.is_idle())
 
     def _hide_progress(self) -> None:
         for w in (self.job_label, self.progress, self.cancel_button):
@@ -825,8 +860,8 @@ class MainWindow(QMainWindow):
             self.job_label.setText(f"{Path(self.checkpoint).name}: {done}/{total} frames{eta_text}")
         elif job in self._compare_jobs:
             pane = self._compare_jobs[job]
-            self.compare.pane(pane).set_title(f"{self._compare[pane].title} · {done}/{total} frames…") \
-                if pane < self.compare.num_panes else None
+            if pane < self.compare.num_panes and pane < len(self._compare):
+                self.compare.pane(pane).set_title(f"{self._compare[pane].title} · {done}/{total} frames…")
 
     def _accept(self, pred: VideoPrediction) -> bool:
         v = self.doc.video
@@ -838,6 +873,9 @@ class MainWindow(QMainWindow):
             self.doc.set_prediction(pred)
 
     def _on_job_finished(self, job: int, pred: VideoPrediction) -> None:
+        if job in self._query_jobs:
+            self._query_masks_done(job, pred)
+            return
         if job in self._compare_jobs:
             self._compare_done(job, pred)
             return
@@ -858,12 +896,19 @@ class MainWindow(QMainWindow):
         if pred.device:
             msg += f" on {pred.device}"
         self.statusBar().showMessage(msg, 15000)
+        if pred.notices:
+            self.show_message("SyncVIS adjusted the run", "\n".join(dict.fromkeys(pred.notices)),
+                              QMessageBox.Icon.Information)
         self._update_ground_truth_scores()
         self._reset_compare_results(keep_checkpoints=True)
         self._update_compare_panes()
         self.run_finished.emit(pred)
 
     def _on_job_failed(self, job: int, message: str) -> None:
+        if job in self._query_jobs:
+            self._query_jobs.pop(job)
+            self.statusBar().showMessage(f"Frame-query masks unavailable: {message}", 8000)
+            return
         if job in self._compare_jobs:
             pane = self._compare_jobs.pop(job)
             if pane < len(self._compare):
@@ -882,14 +927,15 @@ class MainWindow(QMainWindow):
         self.show_message("SyncVIS run failed", message)
 
     def _on_job_notice(self, job: int, message: str) -> None:
+        """Fallbacks (smaller windows, CPU after GPU out-of-memory) show at once in the status bar and are
+        listed in one message when the run ends."""
         self.statusBar().showMessage(message, 15000)
-        if job == self._main_job:
-            self.show_message("SyncVIS", message, QMessageBox.Icon.Information)
 
     # ============================================================ document → views
     def _on_doc_event(self, name: str, payload: dict) -> None:
         if name == TRACKS:
             self._lanes_cache.clear()
+            self._fv_key = self._agg_key = self._agg_reverse_at = None  # ids of freed runs can be reused
             self._refresh_tracks()
             if not payload.get("partial"):
                 self._refresh_review_queue()
@@ -934,7 +980,12 @@ class MainWindow(QMainWindow):
     def _refresh_review_queue(self) -> None:
         pred = self.doc.prediction
         self._queue_items = review.review_queue(pred) if pred is not None else []
+        if pred is None and not self.review.items():
+            return  # keep the widget's "run SyncVIS to rank uncertain frames" hint
         self.review.set_items([QueueItem(it.frame, it.score, list(it.kinds)) for it in self._queue_items])
+        summary = getattr(self.review, "_summary", None)
+        if pred is None and summary is not None:
+            summary.setText("No review queue yet: run SyncVIS to rank uncertain frames")
 
     def _update_properties(self) -> None:
         t = self.doc.track(self.doc.selected) if self.doc.selected is not None else None
@@ -961,7 +1012,7 @@ class MainWindow(QMainWindow):
         self.prop_labels["score"].setText(f"{t.score:.3f}")
         self.prop_labels["frames"].setText(
             f"{rng.size} frames ({rng[0]}–{rng[-1]})" if rng.size else "none")
-        kinds = sorted({s for s, p in zip(t.sources, pres) if p and s})
+        kinds = sorted({s for s, p in zip(t.sources, pres, strict=False) if p and s})
         self.prop_labels["source"].setText(", ".join(kinds) or "—")
         self.prop_labels["query"].setText(str(t.query) if t.query >= 0 else "—")
 
@@ -971,7 +1022,8 @@ class MainWindow(QMainWindow):
             return
         self._update_frame_video()
         self._update_aggregation()
-        self.review.mark_visited(self.current) if self.current in {it.frame for it in self._queue_items} else None
+        if any(it.frame == self.current for it in self._queue_items):
+            self.review.mark_visited(self.current)
         self._update_compare_panes()
 
     def _lanes(self, tid: int) -> review.FrameVideoLanes | None:
@@ -989,6 +1041,8 @@ class MainWindow(QMainWindow):
             return
         pred = self.doc.prediction
         tid = self.doc.selected
+        if pred is None or tid is None or not pred.frame_tracks:
+            self._fv_key = None
         if pred is None or tid is None:
             view.clear("Select a track to compare its video-level and frame-level predictions" if pred else
                        "Run SyncVIS, then select a track to compare its video-level and frame-level masks")
@@ -999,12 +1053,16 @@ class MainWindow(QMainWindow):
         lanes = self._lanes(tid)
         t = self.doc.track(tid)
         ft = next((f for f in pred.frame_tracks if f.id == lanes.frame_track_id), None)
-        name = self.doc.category_name(t.category_id)
-        link = f"linked frame-level track {ft.id}" if ft is not None else "no linked frame-level track"
-        mean = lanes.mean_iou
-        view.set_track_label(f"Track {tid} · {name} · video query {t.query} · {link}"
-                             + (f" · mean IoU {mean:.2f}" if math.isfinite(mean) else ""))
-        view.set_curves(lanes.video_scores, lanes.frame_scores, lanes.iou)
+        if self._fv_key != (id(pred), tid):  # curves and header only change with the run or the track
+            self._fv_key = (id(pred), tid)
+            name = self.doc.category_name(t.category_id)
+            link = f"frame track {ft.id}" if ft is not None else "no frame-level link"
+            mean = lanes.mean_iou
+            mean_text = f" · mean IoU {mean:.2f}" if math.isfinite(mean) else ""
+            view.set_track_label(f"Track {tid} {name} ↔ {link}{mean_text}")
+            view.setToolTip(f"Video-level track {tid} (video query {t.query}) and the frame-level track "
+                            f"of the same run whose masks overlap it most ({link})")
+            view.set_curves(lanes.video_scores, lanes.frame_scores, lanes.iou)
         vm = self.doc.mask(tid, self.current)
         fm = None
         if ft is not None and self.current < len(ft.masks) and ft.masks[self.current] is not None:
@@ -1022,43 +1080,74 @@ class MainWindow(QMainWindow):
         pred = self.doc.prediction
         tid = self.doc.selected
         if pred is None or not pred.windows or all(w.f2v_weights is None for w in pred.windows):
+            self._agg_key = None
             view.clear("Run SyncVIS with a sync model to see its aggregation weights" if pred is None else
                        f"This run ({pred.mode} mode) has no aggregation weights: run a sync model")
             return
         if tid is None:
+            self._agg_key = None
             view.clear("Select a track to see how its video query aggregated the frames")
             return
-        t = self.doc.track(tid)
-        key = (id(pred), tid, "agg")
-        if key not in self._lanes_cache:
-            self._lanes_cache[key] = (review.aggregation_mass(pred, tid, "f2v"),
-                                      review.selected_frame_queries_all(pred))
-        mass, selected = self._lanes_cache[key]
-        label = f"video query {t.query} · track {tid} {self.doc.category_name(t.category_id)}"
-        if view.direction == "forward" or view._forward is None:
-            view.set_forward(mass, selected, label)
-        rev = review.reverse_weights(pred, tid, self.current)
-        if rev is not None:
-            view.set_reverse(rev[0], rev[1])
+        key = (id(pred), tid)
+        if self._agg_key != key:  # the heatmap changes with the run or the track, not with the frame
+            t = self.doc.track(tid)
+            mass = review.aggregation_mass(pred, tid, "f2v")
+            selected = review.selected_frame_queries_all(pred)
+            view.set_forward(mass, selected, f"track {tid} · video query {t.query}")
+            self._agg_key = key
+            self._agg_reverse_at = None
+        if view.direction == "reverse" and self._agg_reverse_at != (key, self.current):
+            rev = review.reverse_weights(pred, tid, self.current)  # reverse weights belong to one frame
+            if rev is not None:
+                view.set_reverse(rev[0], rev[1])
+            self._agg_reverse_at = (key, self.current)
         view.set_current_frame(self.current)
 
     def _on_frame_query_hovered(self, frame: int, query: int) -> None:
-        """Show the hovered frame query's mask on the canvas when the frame-level tracks hold it."""
+        """Show the hovered frame query's mask on the canvas. Runs don't keep every frame query's masks (only
+        the linked frame tracks), so the window holding the frame is re-run once in the worker and cached."""
         pred = self.doc.prediction
-        if query < 0 or pred is None or not pred.frame_tracks:
+        self._hover_query = None if query < 0 else (frame, query)
+        if query < 0 or pred is None:
             self._refresh_canvas()
             return
-        hits = [ft for ft in pred.frame_tracks if ft.query == query]
-        overlays = overlays_for(self.doc, self.current)
-        if hits and frame == self.current:
-            from engine.data.masks import decode
+        if frame != self.current:
+            self.seek(frame)
+        win = next((w for w in pred.windows if w.start <= frame < w.end), None)
+        if win is None:
+            return
+        key = (id(pred), win.start)
+        masks = self._query_masks.get(key)
+        if masks is not None:
+            self._show_query_mask(frame, query, masks)
+            return
+        if key in self._query_jobs.values() or not pred.checkpoint:
+            return
+        job = self.worker.submit(QueryMasksJob(str(self.doc.video.path), pred.checkpoint, self.device(),
+                                               win.start, win.end))
+        self._query_jobs[job] = key
+        self.statusBar().showMessage(
+            f"Computing the frame-query masks of frames {win.start}–{win.end - 1}…", 5000)
 
-            m = hits[0].masks[frame] if frame < len(hits[0].masks) else None
-            if m is not None:
-                overlays.append(MaskOverlay(-1, decode(m), (255, 255, 255), f"frame query {query}", True))
+    def _show_query_mask(self, frame: int, query: int, masks: dict[int, list[dict]]) -> None:
+        from engine.data.masks import decode
+
+        rles = masks.get(frame)
+        if rles is None or not 0 <= query < len(rles) or frame != self.current:
+            return
+        overlays = overlays_for(self.doc, self.current)
+        for o in overlays:
+            o.selected = False
+        overlays.append(MaskOverlay(-1, decode(rles[query]), (255, 255, 255), f"frame query {query}", True))
         self.canvas.set_overlays(overlays)
-        self.statusBar().showMessage(f"frame query {query}" + ("" if hits else " (not among the kept frame tracks)"),
-                                     3000)
+        self.statusBar().showMessage(f"Frame {frame}: mask of frame query {query} (white)", 4000)
+
+    def _query_masks_done(self, job: int, masks: dict) -> None:
+        key = self._query_jobs.pop(job)
+        if self.doc.prediction is not None and key[0] == id(self.doc.prediction):
+            self._query_masks[key] = masks
+            if self._hover_query is not None:
+                self._show_query_mask(*self._hover_query, masks)
 
     # ------------------------------------------------------------ compare
     def _fill_compare_combos(self) -> None:
@@ -1076,6 +1165,7 @@ class MainWindow(QMainWindow):
                 combo.addItem("(none)", "")
             for key, title in options:
                 combo.addItem(title, key)
+            combo.addItem("Other checkpoint…", OTHER)
             want = defaults[i] if i < len(defaults) else ""
             combo.setCurrentIndex(max(0, combo.findData(want)))
             combo.blockSignals(False)
@@ -1086,7 +1176,8 @@ class MainWindow(QMainWindow):
     def add_compare_checkpoint(self, path: str) -> None:
         for combo in self.compare_combos:
             if combo.findData(str(path)) < 0:
-                combo.addItem(Path(path).name, str(path))
+                combo.insertItem(combo.findData(OTHER), Path(path).name, str(path))
+                combo.setItemData(combo.findData(str(path)), str(path), Qt.ItemDataRole.ToolTipRole)
 
     def set_compare_sources(self, keys: list[str]) -> None:
         """Choose what the panes show (RUN_VIDEO, RUN_FRAME or checkpoint paths), 2 or 3 of them."""
@@ -1099,7 +1190,19 @@ class MainWindow(QMainWindow):
             combo.blockSignals(False)
         self._on_compare_source_changed(None)
 
-    def _on_compare_source_changed(self, _pane) -> None:
+    def _on_compare_source_changed(self, pane) -> None:
+        if pane is not None and self.compare_combos[pane].currentData() == OTHER:
+            combo = self.compare_combos[pane]
+            path, _ = QFileDialog.getOpenFileName(self, "Checkpoint for this pane", str(RESOURCES / "models"),
+                                                  "Checkpoints (*.pt *.pth);;All files (*)")
+            combo.blockSignals(True)
+            if path:
+                self.add_compare_checkpoint(path)
+                combo.setCurrentIndex(combo.findData(path))
+            else:
+                previous = self._compare[pane].key if pane < len(self._compare) else ""
+                combo.setCurrentIndex(max(0, combo.findData(previous)))
+            combo.blockSignals(False)
         old = {s.key: s for s in self._compare}
         self._compare = []
         for c in self.compare_combos:
@@ -1108,11 +1211,24 @@ class MainWindow(QMainWindow):
                 self._compare.append(old.get(key) or CompareSource(key, c.currentText()))
         self.compare.set_num_panes(max(1, len(self._compare)))
         self._update_compare_panes()
+        QTimer.singleShot(0, self.compare.fit_view)  # pane widths changed
+
+    def _on_compare_visible(self, visible: bool) -> None:
+        """Side-by-side panes need room: give the bottom area about 45 % of the height while Compare shows,
+        and refit the panes (they were laid out while hidden)."""
+        if not visible:
+            return
+        if self.dock_compare.height() < self.height() * 0.35 and not self.dock_compare.isFloating():
+            self.resizeDocks([self.dock_compare], [int(self.height() * 0.45)], Qt.Orientation.Vertical)
+        self._update_compare_panes()
+        QTimer.singleShot(0, self.compare.fit_view)
 
     def _reset_compare_results(self, keep_checkpoints: bool = False) -> None:
         for s in self._compare:
             if not keep_checkpoints or s.key in (RUN_VIDEO, RUN_FRAME):
                 s.doc, s.ap, s.error = None, None, ""
+                if not keep_checkpoints:
+                    s.job = None
 
     def _source_doc(self, s: CompareSource) -> Document | None:
         pred = self.doc.prediction
@@ -1122,9 +1238,9 @@ class MainWindow(QMainWindow):
             if s.doc is None or s.doc.prediction is None or s.doc.prediction.checkpoint != pred.checkpoint \
                     or s.doc.run.complete != pred.complete or getattr(s, "_pred_id", None) != id(pred):
                 tracks = pred.tracks if s.key == RUN_VIDEO else (pred.frame_tracks or [])
-                sub = VideoPrediction(pred.mode if s.key == RUN_VIDEO else "frame", pred.num_frames, pred.height,
-                                      pred.width, pred.categories, tracks, checkpoint=pred.checkpoint,
-                                      complete=pred.complete)
+                mode = pred.mode if s.key == RUN_VIDEO else "frame"
+                sub = VideoPrediction(mode, pred.num_frames, pred.height, pred.width, pred.categories, tracks,
+                                      checkpoint=pred.checkpoint, complete=pred.complete)
                 d = Document()
                 d.open_video(self.doc.video)
                 d.set_prediction(sub)
@@ -1140,8 +1256,15 @@ class MainWindow(QMainWindow):
             self.show_message("Compare", "Open a video first.", QMessageBox.Icon.Information)
             return []
         jobs = []
+        main = self.doc.prediction
         for i, s in enumerate(self._compare):
             if s.key in (RUN_VIDEO, RUN_FRAME) or s.doc is not None or s.job is not None:
+                continue
+            if main is not None and main.complete and _same_file(main.checkpoint, s.key):
+                d = Document()  # this checkpoint already ran on this video: show that run
+                d.open_video(self.doc.video)
+                d.set_prediction(main)
+                s.doc, s.ap = d, self._ap_of(main)
                 continue
             s.error = ""
             job = self.worker.submit(InferJob(str(self.doc.video.path), s.key, self.device(), internals=False,
@@ -1166,7 +1289,8 @@ class MainWindow(QMainWindow):
         self._update_compare_panes()
 
     def _update_compare_panes(self) -> None:
-        if not self._compare or (not self.dock_compare.isVisible() and not getattr(self, "_force_panels", False)):
+        hidden = not self.dock_compare.isVisible() and not getattr(self, "_force_panels", False)
+        if not self._compare or hidden:
             return
         img = self.reader[self.current] if self.reader is not None and self.current >= 0 else None
         for i, s in enumerate(self._compare[: self.compare.num_panes]):
@@ -1196,19 +1320,24 @@ class MainWindow(QMainWindow):
         if path:
             self.load_ground_truth(path)
 
-    def load_ground_truth(self, path: str | Path) -> bool:
+    def load_ground_truth(self, path: str | Path, quiet: bool = False) -> bool:
+        """Score every run on this video against a YTVIS ground-truth file (AP in the properties and in each
+        compare pane). `quiet` (sidecar files found next to a video) reports problems in the status bar
+        only."""
         from engine.data.ytvis import Dataset
 
         try:
-            self.gt = Dataset.load(path)
-        except InputError as e:
-            self.show_message("Cannot load ground truth", str(e))
+            gt = Dataset.load(path)
+        except Exception as e:  # noqa: BLE001 - InputError names the file and the JSON location
+            text = str(e) if isinstance(e, InputError) else f"{path}: {type(e).__name__}: {e}"
+            if quiet:
+                self.statusBar().showMessage(f"Ground truth not loaded: {text}", 8000)
+            else:
+                self.show_message("Cannot load ground truth", text)
             return False
-        except Exception as e:  # noqa: BLE001
-            self.show_message("Cannot load ground truth", f"{path}: {type(e).__name__}: {e}")
-            return False
+        self.gt = gt
         self.gt_path = str(path)
-        if self._gt_video() is None and self.doc.video is not None:
+        if self._gt_video() is None and self.doc.video is not None and not quiet:
             self.show_message("Ground truth", f"{path}: no video in this file matches {self.doc.video.name} "
                                               f"({self.doc.num_frames} frames); AP is not shown.",
                               QMessageBox.Icon.Information)
@@ -1263,8 +1392,8 @@ class MainWindow(QMainWindow):
         running = self._main_job is not None
         self.act["run"].setEnabled(has_video and bool(self.checkpoint) and not running)
         self.act["cancel"].setEnabled(running or bool(self._compare_jobs))
-        for name in ("next_frame", "prev_frame", "jump_forward", "jump_back", "first_frame", "last_frame", "play",
-                     "prev_event", "next_event", "next_uncertain", "fit_view", "toggle_overlays"):
+        for name in ("next_frame", "prev_frame", "jump_forward", "jump_back", "first_frame", "last_frame",
+                     "play", "prev_event", "next_event", "next_uncertain", "fit_view", "toggle_overlays"):
             self.act[name].setEnabled(has_video)
         self.slider.setEnabled(has_video)
         self.spin.setEnabled(has_video)
@@ -1281,7 +1410,8 @@ class MainWindow(QMainWindow):
             self.grab().save(path)
 
     def _about(self) -> None:
-        QMessageBox.about(self, "SyncVIS Studio", "SyncVIS Studio: video instance segmentation with synchronized "
+        QMessageBox.about(self, "SyncVIS Studio", "SyncVIS Studio: video instance segmentation with "
+                                                  "synchronized "
                                                   "video-frame queries. Press F1 for the shortcuts.")
 
     def reset_layout(self) -> None:
@@ -1307,6 +1437,19 @@ class MainWindow(QMainWindow):
         if self.reader is not None:
             self.reader.close()
         super().closeEvent(event)
+
+
+def _sidecar_ground_truth(video: Path) -> Path | None:
+    """`clip.ytvis.json` next to `clip.mp4` (how the bundled demo ships its ground truth)."""
+    p = video.with_name(video.stem + ".ytvis.json") if video.is_file() else None
+    return p if p is not None and p.is_file() else None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return bool(a) and bool(b) and Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def _duration(secs: float) -> str:

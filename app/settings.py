@@ -1,6 +1,7 @@
 """What the app remembers between sessions: recent files, window layout, checkpoint and device.
 
-One QSettings behind typed accessors. When the environment variable SYNCVIS_SETTINGS_DIR is set (the test suite
+One QSettings behind typed accessors. When the environment variable SYNCVIS_SETTINGS_DIR is set (the test
+suite
 does it), settings live in an INI file there, so tests and scripted runs never touch the user's own.
 """
 from __future__ import annotations
@@ -63,7 +64,8 @@ class Settings:
     # ------------------------------------------------------------ window
     def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
         geom, state = self.q.value("window/geometry"), self.q.value("window/state")
-        return (geom if isinstance(geom, QByteArray) else None, state if isinstance(state, QByteArray) else None)
+        return (geom if isinstance(geom, QByteArray) else None,
+                state if isinstance(state, QByteArray) else None)
 
     def set_window_state(self, geometry: QByteArray, state: QByteArray) -> None:
         self.q.setValue("window/geometry", geometry)

@@ -129,9 +129,11 @@ class Preset:
 
 def _tiny() -> Preset:
     """Small enough for CPU training and >=10 fps inference at 320x192 on two cores (the bundled models)."""
-    model = ModelConfig(backbone="mobilenet_v3_large", frozen_bn=False, num_classes=8, hidden_dim=64, nheads=4,
-                        dim_feedforward=256, dec_layers=6, num_frame_queries=16, num_video_queries=16,
-                        mask_dim=64, enc_layers=2, enc_dim_feedforward=256, conv_dim=64,
+    # mobilenet_v3_small trunk (no 576-ch head conv), 64-d everywhere, one deformable encoder layer, one pass of the
+    # decoder over the three levels (strides 32, 16, 8): ~1.3M parameters (bench/bench_model_speed.py)
+    model = ModelConfig(backbone="mobilenet_v3_small", frozen_bn=False, num_classes=8, hidden_dim=64, nheads=4,
+                        dim_feedforward=256, dec_layers=3, num_frame_queries=16, num_video_queries=16,
+                        mask_dim=64, enc_layers=1, enc_dim_feedforward=128, enc_n_points=4, conv_dim=64,
                         sync=SyncConfig(top_k=4))
     loss = LossConfig(num_points=2048)
     train = TrainConfig(num_frames=4, frame_range=6, batch_size=4, lr=3e-4, backbone_lr_multiplier=1.0,

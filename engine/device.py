@@ -1,8 +1,8 @@
 """Where the model runs, and what to do when it does not fit.
 
-One rule for the whole engine: CUDA when present (with bf16 autocast where the GPU supports it, fp16 otherwise),
-else the CPU. Out-of-memory is treated as a recoverable condition by the callers (inference halves its window and
-finally moves to the CPU), so the test for it lives here next to the device choice.
+One rule for the whole engine: CUDA when present (with bf16 autocast where the GPU supports it, fp16
+otherwise), else the CPU. Out-of-memory is treated as a recoverable condition by the callers (inference halves
+its window and finally moves to the CPU), so the test for it lives here next to the device choice.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def choose_device(name: str | torch.device | None = "auto") -> torch.device:
-    """`auto` -> cuda:0 when a GPU is usable, else cpu; `cuda` without a GPU is an error the user can act on."""
+    """`auto` -> cuda:0 when a GPU is usable, else cpu; `cuda` without a GPU is an error the user can act
+    on."""
     if isinstance(name, torch.device):
         return name
     name = (name or "auto").lower()
@@ -40,7 +41,8 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def autocast(device: torch.device, enabled: bool = True):
-    """Mixed precision on CUDA, a no-op elsewhere (CPU autocast is slower than float32 for these convolutions)."""
+    """Mixed precision on CUDA, a no-op elsewhere (CPU autocast is slower than float32 for these
+    convolutions)."""
     dtype = autocast_dtype(device)
     if not enabled or dtype is None:
         return contextlib.nullcontext()
@@ -57,6 +59,32 @@ def is_oom(exc: BaseException) -> bool:
 def release_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+_LIBC = None
+
+
+def trim_host_memory() -> None:
+    """Give freed heap pages back to the OS (glibc `malloc_trim`; a no-op elsewhere).
+
+    Long inference interleaves big short-lived tensors with many small long-lived objects (the RLE output),
+    and glibc keeps the freed tensor pages in the fragmented heap, so the resident set creeps up with the
+    video's length; trimming once per window keeps it flat."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+        import ctypes.util
+        import sys
+
+        _LIBC = False
+        if sys.platform.startswith("linux"):
+            try:
+                lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                _LIBC = lib if hasattr(lib, "malloc_trim") else False
+            except OSError:
+                _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
 
 
 def describe(device: torch.device) -> str:

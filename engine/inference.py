@@ -1,20 +1,22 @@
 """Whole-video inference: windows of T_w frames through the network, linked into tracks (spec §6).
 
 Why it is shaped this way:
-- Memory must not grow with the video. A window's mask logits are turned into RLE right away; what is kept across
-  windows is, per query slot, a running sum of class scores and the list of RLEs. The top-k detections are chosen
-  at the end (or for each streamed partial result) from the averaged scores, so every slot keeps its RLEs.
-- Windows do not overlap; consecutive windows are linked by Hungarian matching on the cosine similarity of their
-  video-query embeddings (§6.2). In the frame-only read-out every frame is linked to the previous one the same way
-  (MinVIS, §6.3), across window borders too.
-- A `sync` model carries both query sets, so its video-level and frame-level read-outs come from one forward pass:
-  `internals=True` returns both (`tracks` from the video queries, `frame_tracks` from the frame queries) plus the
-  aggregation internals of every window, which is what the app's compare and aggregation views show.
-- Out of memory on the GPU halves the window (down to one frame) and then moves to the CPU; each step is reported
-  in `VideoPrediction.notices`, through `on_notice`, and in the log.
+- Memory must not grow with the video. A window's mask logits are turned into RLE right away; what is kept
+  across windows is, per query slot, a running sum of class scores and the list of RLEs. The top-k detections
+  are chosen at the end (or for each streamed partial result) from the averaged scores, so every slot keeps
+  its RLEs.
+- Windows do not overlap; consecutive windows are linked by Hungarian matching on the cosine similarity of
+  their video-query embeddings (§6.2). In the frame-only read-out every frame is linked to the previous one
+  the same way (MinVIS, §6.3), across window borders too.
+- A `sync` model carries both query sets, so its video-level and frame-level read-outs come from one forward
+  pass: `internals=True` returns both (`tracks` from the video queries, `frame_tracks` from the frame queries)
+  plus the aggregation internals of every window, which is what the app's compare and aggregation views show.
+- Out of memory on the GPU halves the window (down to one frame) and then moves to the CPU; each step is
+  reported in `VideoPrediction.notices`, through `on_notice`, and in the log.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +30,7 @@ import torch.nn.functional as F
 
 from engine.config import InferConfig
 from engine.data import masks as mask_utils
-from engine.device import autocast, choose_device, describe, is_oom, release_memory
+from engine.device import autocast, choose_device, describe, is_oom, release_memory, trim_host_memory
 from engine.linking import QueryLinker, RunningMean, topk
 from engine.progress import CancelFn, ProgressFn
 from engine.types import Track, VideoPrediction, WindowInternals
@@ -39,8 +41,8 @@ READOUTS = {"sync": ("sync", "video", "frame"), "video": ("video",), "frame": ("
 
 
 def resolve_mode(model_mode: str, requested: str | None) -> str:
-    """The read-out to use. A sync network also answers as its video-level or frame-level half; a network trained
-    with one query set cannot answer for the other."""
+    """The read-out to use. A sync network also answers as its video-level or frame-level half; a network
+    trained with one query set cannot answer for the other."""
     if requested is None or requested == model_mode:
         return model_mode
     if requested not in READOUTS:
@@ -51,7 +53,7 @@ def resolve_mode(model_mode: str, requested: str | None) -> str:
     return requested
 
 
-def test_size(height: int, width: int, short_side: int, max_size: int) -> tuple[int, int]:
+def inference_size(height: int, width: int, short_side: int, max_size: int) -> tuple[int, int]:
     """(h, w) the network sees: short side -> short_side (0 keeps the size), long side capped at max_size."""
     scale = 1.0 if short_side <= 0 else short_side / min(height, width)
     if max_size > 0 and max(height, width) * scale > max_size:
@@ -61,9 +63,10 @@ def test_size(height: int, width: int, short_side: int, max_size: int) -> tuple[
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
 
 
-# ------------------------------------------------------------------------------------------------ frame sources
+# ------------------------------------------------------------------------------------------------ frame sourc
 class ArrayVideo:
-    """A (T, H, W, 3) uint8 RGB array with the reader interface inference uses (len, width, height, iteration)."""
+    """A (T, H, W, 3) uint8 RGB array with the reader interface inference uses (len, width, height,
+    iteration)."""
 
     def __init__(self, frames: np.ndarray):
         frames = np.asarray(frames)
@@ -82,6 +85,28 @@ class ArrayVideo:
         return iter(self.frames)
 
 
+class FrameFiles:
+    """The image files of one video (e.g. a dataset's `file_names`), read on demand in order."""
+
+    def __init__(self, paths: list[Path], width: int, height: int):
+        self.paths, self.width, self.height = list(paths), int(width), int(height)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        from engine.errors import InputError
+
+        for p in self.paths:
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if img is None:
+                raise InputError(p, "cannot read the frame image")
+            if img.shape[:2] != (self.height, self.width):
+                raise InputError(p, f"frame is {img.shape[1]}x{img.shape[0]}, "
+                                    f"expected {self.width}x{self.height}")
+            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
 def _open(video) -> tuple[object, bool]:
     """(reader, opened_here)."""
     if isinstance(video, (str, Path)):
@@ -93,11 +118,11 @@ def _open(video) -> tuple[object, bool]:
     return video, False
 
 
-# ------------------------------------------------------------------------------------------------ accumulation
+# ------------------------------------------------------------------------------------------------ accumulatio
 @dataclass
 class _Tubes:
-    """Linked query slots of one read-out, filled step by step (a window of video queries, or one frame of frame
-    queries). Slot s is query s of the first step; `perms[i][s]` is its query index in step i."""
+    """Linked query slots of one read-out, filled step by step (a window of video queries, or one frame of
+    frame queries). Slot s is query s of the first step; `perms[i][s]` is its query index in step i."""
 
     average: str = "probs"                     # "probs" (video windows) or "logits" (frame-level, as MinVIS)
     linker: QueryLinker = field(default_factory=QueryLinker)
@@ -168,13 +193,14 @@ class _WindowOut:
     internals: WindowInternals | None = None
 
 
-def _mask_rles(mask_logits: torch.Tensor, padded: tuple[int, int], valid: tuple[int, int], out_size: tuple[int, int],
-               threshold: float, want_quality: bool) -> tuple[list[list[dict]], tuple[np.ndarray, np.ndarray]]:
+def _mask_rles(mask_logits: torch.Tensor, padded: tuple[int, int], valid: tuple[int, int],
+               out_size: tuple[int, int], threshold: float,
+               want_quality: bool) -> tuple[list[list[dict]], tuple[np.ndarray, np.ndarray]]:
     """(Q, t, h4, w4) stride-4 logits -> rles[q][j] at the video's size, plus per-frame mask-quality sums
     ((t, Q) sum of foreground probabilities, (t, Q) foreground pixel counts; zeros unless want_quality).
 
-    Upsample to the padded input, crop the valid area, resize to the video's size (as Mask2Former-VIS), one frame
-    at a time so the peak is Q x H x W."""
+    Upsample to the padded input, crop the valid area, resize to the video's size (as Mask2Former-VIS), one
+    frame at a time so the peak is Q x H x W."""
     q, t = mask_logits.shape[:2]
     rles: list[list[dict]] = [[] for _ in range(q)]
     qsum = np.zeros((t, q))
@@ -206,7 +232,7 @@ def _np(x) -> np.ndarray | None:
 
 def _run_window(model, chunk: list[np.ndarray], start: int, mode: str, cfg: InferConfig, device: torch.device,
                 out_size: tuple[int, int], internals: bool) -> _WindowOut:
-    h, w = test_size(out_size[0], out_size[1], cfg.short_side, cfg.max_size)
+    h, w = inference_size(out_size[0], out_size[1], cfg.short_side, cfg.max_size)
     if (h, w) != tuple(out_size):
         chunk = [cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=cv2.INTER_LINEAR) for f in chunk]
     x = torch.from_numpy(np.stack(chunk)).to(device).permute(0, 3, 1, 2).float().unsqueeze(0)
@@ -233,7 +259,8 @@ def _run_window(model, chunk: list[np.ndarray], start: int, mode: str, cfg: Infe
             emb, logit = _np(f["embeds"][0]), _np(f["logits"][0])          # (t, N_f, C), (t, N_f, K+1)
             rles, (qs, qc) = _mask_rles(f["masks"][0].transpose(0, 1), padded, valid, out_size,
                                         cfg.mask_threshold, quality and mode == "frame")
-            res.frames = [(emb[j], logit[j], [[r[j]] for r in rles], (qs[j], qc[j])) for j in range(len(chunk))]
+            res.frames = [(emb[j], logit[j], [[r[j]] for r in rles], (qs[j], qc[j]))
+                          for j in range(len(chunk))]
     it = out.get("internals") if internals else None
     if it is not None:
         get = lambda k: None if it.get(k) is None else _np(it[k][:, 0])  # noqa: E731 - drop the batch axis
@@ -251,11 +278,12 @@ def infer(video, model, cfg: InferConfig | None = None, *, class_names: list[str
           on_notice: Callable[[str], None] | None = None, checkpoint: str = "") -> VideoPrediction:
     """Run `model` over a whole video and return its tracks.
 
-    video: a VideoReader (or anything with len/width/height/iteration), a path, or a (T, H, W, 3) uint8 RGB array.
-    cfg.mode picks the read-out (default: the model's mode). Track ids are 1..k in score order; category ids are
-    1-based class indices. Masks are RLE at the video's size for every processed frame (empty RLE where the object
-    is not predicted) and None for frames not reached (cancelled runs). `on_window(partial)` gets the result so
-    far after each window; `cancel()` is checked before each window and ends the run with `complete=False`.
+    video: a VideoReader (or anything with len/width/height/iteration), a path, or a (T, H, W, 3) uint8 RGB
+    array. cfg.mode picks the read-out (default: the model's mode). Track ids are 1..k in score order;
+    category ids are 1-based class indices. Masks are RLE at the video's size for every processed frame (empty
+    RLE where the object is not predicted) and None for frames not reached (cancelled runs).
+    `on_window(partial)` gets the result so far after each window; `cancel()` is checked before each window
+    and ends the run with `complete=False`.
     """
     cfg = cfg or InferConfig()
     mcfg = getattr(model, "cfg", None)
@@ -295,16 +323,18 @@ def infer(video, model, cfg: InferConfig | None = None, *, class_names: list[str
         frame_tracks = None
         if mode != "frame" and want_frame_tracks:
             frame_tracks = frame_tubes.tracks(cfg.top_k, total, cfg.score_mask_quality)
+        # copies: a partial result handed out earlier keeps the mapping of its own tracks
         wins = []
+        slot_of = {int(q): s for s, q in enumerate(video_tubes.perms[0])} if video_tubes.perms else {}
         for w_idx, wi in enumerate(windows):
+            tq = {}
             if mode != "frame" and w_idx < len(video_tubes.perms):
                 perm = video_tubes.perms[w_idx]
-                slot_of_query0 = {int(q): s for s, q in enumerate(video_tubes.perms[0])}
-                wi.track_queries = {t.id: int(perm[slot_of_query0[t.query]]) for t in tracks}
-            wins.append(wi)
+                tq = {t.id: int(perm[slot_of[t.query]]) for t in tracks}
+            wins.append(dataclasses.replace(wi, track_queries=tq))
         return VideoPrediction(mode=mode, num_frames=total,
                                height=out_size[0], width=out_size[1], categories=names, tracks=tracks,
-                               frame_tracks=frame_tracks, windows=list(wins), checkpoint=checkpoint,
+                               frame_tracks=frame_tracks, windows=wins, checkpoint=checkpoint,
                                complete=complete, notices=list(notices), device=describe(device))
 
     t0 = time.perf_counter()
@@ -343,7 +373,8 @@ def infer(video, model, cfg: InferConfig | None = None, *, class_names: list[str
                     frame_tubes.add(res.start + j, res.start + j + 1, emb, logits, rles, qual)
             if res.internals is not None:
                 windows.append(res.internals)
-            del buffer[:len(chunk)]
+            del buffer[:len(chunk)], res
+            trim_host_memory()
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
@@ -354,5 +385,6 @@ def infer(video, model, cfg: InferConfig | None = None, *, class_names: list[str
             model.train()
         if opened:
             reader.close()
-    log.info("inference: %d frames in %.2f s (%s, %s mode)", done, time.perf_counter() - t0, describe(device), mode)
+    log.info("inference: %d frames in %.2f s (%s, %s mode)", done, time.perf_counter() - t0, describe(device),
+             mode)
     return result()

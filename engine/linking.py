@@ -1,13 +1,15 @@
 """Association of query predictions over time.
 
-Two places need it, with one rule (MinVIS / GenVIS): the same object keeps nearly the same query embedding from one
-step to the next, so consecutive steps are matched one-to-one by the Hungarian algorithm on 1 - cosine similarity of
-L2-normalised embeddings, and the re-ordered current step becomes the reference for the next one.
+Two places need it, with one rule (MinVIS / GenVIS): the same object keeps nearly the same query embedding
+from one step to the next, so consecutive steps are matched one-to-one by the Hungarian algorithm on 1 -
+cosine similarity of L2-normalised embeddings, and the re-ordered current step becomes the reference for the
+next one.
 
 * across windows of a long video (video-level queries of window w vs window w+1, spec §6.2);
 * across frames for the frame-only view (frame-level queries of frame t vs frame t+1, spec §6.3).
 
-Everything here is numpy on small arrays (N queries x C channels); the network's tensors are converted by the caller.
+Everything here is numpy on small arrays (N queries x C channels); the network's tensors are converted by the
+caller.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ def cosine_cost(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
 
 
 def match(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """perm with current[perm[i]] assigned to reference slot i (Hungarian on cosine cost); -1 if slot i is left
-    without a partner (only when current has fewer rows than reference)."""
+    """perm with current[perm[i]] assigned to reference slot i (Hungarian on cosine cost); -1 if slot i is
+    left without a partner (only when current has fewer rows than reference)."""
     cost = cosine_cost(reference, current)
     rows, cols = linear_sum_assignment(cost)
     perm = np.full(len(reference), -1, dtype=np.int64)
@@ -36,9 +38,9 @@ def match(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
 
 
 class QueryLinker:
-    """Sequential linker: call it with each step's (N, C) embeddings, get the permutation that puts them in the
-    slots of the first step. The reference is the previous step re-ordered (not the first step), so slow drift of an
-    object's embedding is followed."""
+    """Sequential linker: call it with each step's (N, C) embeddings, get the permutation that puts them in
+    the slots of the first step. The reference is the previous step re-ordered (not the first step), so slow
+    drift of an object's embedding is followed."""
 
     def __init__(self) -> None:
         self.reference: np.ndarray | None = None
@@ -88,7 +90,8 @@ class RunningMean:
 def topk(scores: np.ndarray, k: int) -> list[tuple[int, int, float]]:
     """Top-k over queries x classes of an (N, K) score matrix: (query, label, score), best first.
 
-    Flat index i means query i // K, label i % K, so one query may appear with several labels (Mask2Former-VIS)."""
+    Flat index i means query i // K, label i % K, so one query may appear with several labels
+    (Mask2Former-VIS)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.size == 0 or k <= 0:
         return []

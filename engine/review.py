@@ -1,10 +1,12 @@
 """What a reviewer looks at after a run, computed from a `VideoPrediction` alone (no Qt, no torch).
 
 * `frame_video_lanes`: for one video-level track, its per-frame scores next to those of the linked frame-level
-  track of the same run, and the IoU between the two masks on every frame: where the two query kinds disagree is
+  track of the same run, and the IoU between the two masks on every frame: where the two query kinds
+  disagree is
   where the synchronisation did work, or failed to.
 * `review_queue`: frames ranked by how unsure the model looks there (score drops, frame/video disagreement,
-  jumps in mask IoU from one frame to the next, class flips between windows, tracks appearing or vanishing), so
+  jumps in mask IoU from one frame to the next, class flips between windows, tracks appearing or
+  vanishing), so
   an annotator checks the likely mistakes first instead of scrubbing the whole video.
 * `aggregation_mass`: frames x decoder layers of attention mass that moved between one video query and the
   frame queries (both directions), from the window internals.
@@ -27,7 +29,8 @@ REASON_THRESHOLD = 0.3
 
 def _c(rle: dict) -> dict:
     counts = rle["counts"]
-    return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    counts = counts.encode("ascii") if isinstance(counts, str) else counts
+    return {"size": list(rle["size"]), "counts": counts}
 
 
 def _area(rle: dict | None) -> int:
@@ -75,7 +78,8 @@ def _scores(track: Track, n: int) -> np.ndarray:
 def link_frame_track(pred: VideoPrediction, track: Track) -> Track | None:
     """The frame-level track of the same run that belongs to `track`.
 
-    The two read-outs rank their tracks independently (ids are score ranks), so the link is by masks: the frame
+    The two read-outs rank their tracks independently (ids are score ranks), so the link is by masks: the
+    frame
     track with the highest mean IoU over the frames where either of the two has a mask.
     """
     frame_tracks = pred.frame_tracks or []
@@ -203,7 +207,8 @@ def uncertainty_cues(pred: VideoPrediction) -> list[list[_Cue]]:
         for i in range(1, n):
             if present[i] and present[i - 1]:
                 iou = mask_iou(t.masks[i - 1], t.masks[i])
-                cues[i].append(_Cue(1.0 - iou, t.id, f"track {t.id}: mask changes (IoU {iou:.2f} with frame {i - 1})", MASK_JUMP))
+                text = f"track {t.id}: mask changes (IoU {iou:.2f} with frame {i - 1})"
+                cues[i].append(_Cue(1.0 - iou, t.id, text, MASK_JUMP))
         # appearing / vanishing inside the video (a gap or a start after frame 0 may be a missed detection)
         p = present.astype(np.int8)
         if p.any():
@@ -214,7 +219,8 @@ def uncertainty_cues(pred: VideoPrediction) -> list[list[_Cue]]:
                                              f"track {t.id} appears", APPEARS))
             for i in np.flatnonzero(d == -1):
                 if i < n:
-                    cues[int(i)].append(_Cue(0.5 + 0.5 * float(s[i - 1]), t.id, f"track {t.id} vanishes", VANISHES))
+                    value = 0.5 + 0.5 * float(s[i - 1])
+                    cues[int(i)].append(_Cue(value, t.id, f"track {t.id} vanishes", VANISHES))
         # frame/video disagreement with the linked frame-level track
         ft = link_frame_track(pred, t) if pred.frame_tracks else None
         if ft is not None:
@@ -230,9 +236,12 @@ def uncertainty_cues(pred: VideoPrediction) -> list[list[_Cue]]:
                 else:
                     text = f"track {t.id}: frame and video masks disagree (IoU {iou:.2f})"
                 cues[i].append(_Cue(1.0 - iou, t.id, text, DISAGREE))
-                if b is not None and a is not None and ft.category_id != t.category_id:
-                    cues[i].append(_Cue(0.6, t.id, f"track {t.id}: frame level says {cname(ft.category_id)}, "
-                                                   f"video level {cname(t.category_id)}", CLASS_FLIP))
+            # a class disagreement is one fact about the pair of tracks: flag it once, where both first exist
+            both = np.flatnonzero(present & presence(ft, n))
+            if both.size and ft.category_id != t.category_id:
+                text = (f"track {t.id}: frame level says {cname(ft.category_id)}, "
+                        f"video level {cname(t.category_id)}")
+                cues[int(both[0])].append(_Cue(0.6, t.id, text, CLASS_FLIP))
     # class flips of a video query between windows
     prev: dict[int, int] = {}
     for w in pred.windows:
@@ -245,7 +254,8 @@ def uncertainty_cues(pred: VideoPrediction) -> list[list[_Cue]]:
                 continue
             cls = int(np.argmax(probs[q][:-1])) + 1 if probs.shape[-1] > 1 else 1
             if t.id in prev and prev[t.id] != cls and w.start < n:
-                cues[w.start].append(_Cue(0.8, t.id, f"track {t.id}: class flips {cname(prev[t.id])} → {cname(cls)}", CLASS_FLIP))
+                text = f"track {t.id}: class flips {cname(prev[t.id])} → {cname(cls)}"
+                cues[w.start].append(_Cue(0.8, t.id, text, CLASS_FLIP))
             prev[t.id] = cls
     return cues
 
@@ -269,8 +279,10 @@ def review_queue(pred: VideoPrediction, min_score: float = REASON_THRESHOLD,
 def aggregation_mass(pred: VideoPrediction, track_id: int, direction: str = "f2v") -> np.ndarray:
     """(num_frames, L) attention mass between the track's video query and each frame, per decoder layer.
 
-    f2v: how much of the video query's attention went to the selected embeddings of frame t (sums to 1 over the
-    frames of one window). v2f: the mean attention that frame t's queries paid to this video query, 0 where the
+    f2v: how much of the video query's attention went to the selected embeddings of frame t (sums to 1 over
+    the
+    frames of one window). v2f: the mean attention that frame t's queries paid to this video query, 0 where
+    the
     query was not among the selected video embeddings. nan outside windows with internals.
     """
     track = _track(pred, track_id)
@@ -313,7 +325,8 @@ def selected_frame_queries(pred: VideoPrediction, frame: int, layer: int) -> np.
 
 def reverse_weights(pred: VideoPrediction, track_id: int, frame: int) -> tuple[np.ndarray, list[int]] | None:
     """Video → frame on one frame: (N_f, L) attention each frame query paid to the track's video query (0 at
-    layers where that query was not among the selected video embeddings), and the video queries selected at the
+    layers where that query was not among the selected video embeddings), and the video queries selected at
+    the
     last layer. None when the frame has no internals."""
     track = _track(pred, track_id)
     for w in pred.windows:

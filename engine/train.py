@@ -4,20 +4,21 @@ One loop for a laptop CPU, one GPU, or many GPUs/nodes under `torchrun` (Distrib
 CPU, nccl on GPUs). The global batch is split across ranks; only rank 0 writes the event log and checkpoints.
 
 What a run leaves in RUN_DIR:
-- `events.jsonl`: one JSON object per line. Training steps `{"type": "train", "step", "loss", <each loss term>,
-  "lr", "eta_s", "time", ...}`, evaluations `{"type": "eval", "step", "AP", "AP50", ...}`, and one closing line:
-  `{"type": "done", "checkpoint"}`, `{"type": "cancelled", "step", "checkpoint"}` or `{"type": "error",
-  "message"}`. The app's training panel and `--resume` read nothing else.
-- `checkpoints/model_XXXXXXX.pt` (our checkpoint format) + `checkpoints/state_XXXXXXX.pt` (optimizer, scheduler,
-  step, RNG, AMP scaler) every `checkpoint_every` steps and on cancel; `model_final.pt` at the end.
+- `events.jsonl`: one JSON object per line. Training steps `{"type": "train", "step", "loss", <each loss
+  term>, "lr", "eta_s", "time", ...}`, evaluations `{"type": "eval", "step", "AP", "AP50", ...}`, and one
+  closing line: `{"type": "done", "checkpoint"}`, `{"type": "cancelled", "step", "checkpoint"}` or `{"type":
+  "error", "message"}`. The app's training panel and `--resume` read nothing else.
+- `checkpoints/model_XXXXXXX.pt` (our checkpoint format) + `checkpoints/state_XXXXXXX.pt` (optimizer,
+  scheduler, step, RNG, AMP scaler) every `checkpoint_every` steps and on cancel; `model_final.pt` at the end.
 
-Sampling is keyed by (seed, step) (see `engine.data.clips.ClipBatches`), so a resumed run draws the same clips as
-an uninterrupted one.
+Sampling is keyed by (seed, step) (see `engine.data.clips.ClipBatches`), so a resumed run draws the same clips
+as an uninterrupted one.
 """
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import datetime
 import hashlib
 import json
 import logging
@@ -36,7 +37,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from engine.config import Preset, preset as get_preset
+from engine.config import Preset
+from engine.config import preset as get_preset
 from engine.data.clips import ClipBatches, ClipDataset, collate_clips
 from engine.data.ytvis import Dataset
 from engine.device import autocast, autocast_dtype, choose_device
@@ -67,7 +69,8 @@ def apply_overrides(p: Preset, overrides: dict[str, Any] | None) -> Preset:
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float, backbone_mult: float,
                  wd_norm: float, wd_embed: float) -> list[dict]:
-    """AdamW groups as in detectron2/Mask2Former: backbone LR x multiplier; no decay on norms and embeddings."""
+    """AdamW groups as in detectron2/Mask2Former: backbone LR x multiplier; no decay on norms and
+    embeddings."""
     groups: dict[tuple[float, float], list] = {}
     seen: set[int] = set()
     for mod_name, module in model.named_modules():
@@ -83,10 +86,12 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, backbone_mult
             else:
                 wd = weight_decay
             groups.setdefault((g_lr, wd), []).append(p)
-    return [{"params": ps, "lr": g_lr, "initial_lr": g_lr, "weight_decay": wd} for (g_lr, wd), ps in groups.items()]
+    return [{"params": ps, "lr": g_lr, "initial_lr": g_lr, "weight_decay": wd}
+            for (g_lr, wd), ps in groups.items()]
 
 
-def lr_factor(step: int, steps: tuple[int, ...], gamma: float, warmup_iters: int, warmup_factor: float) -> float:
+def lr_factor(step: int, steps: tuple[int, ...], gamma: float, warmup_iters: int,
+              warmup_factor: float) -> float:
     f = gamma ** bisect.bisect_right(sorted(steps), step)
     if step < warmup_iters:
         a = step / warmup_iters
@@ -94,10 +99,15 @@ def lr_factor(step: int, steps: tuple[int, ...], gamma: float, warmup_iters: int
     return f
 
 
-def state_checksum(model: nn.Module) -> str:
-    """sha256 over the state dict (names and bytes): equal on every replica of a correct DDP run."""
+def state_checksum(model: nn.Module, buffers: bool = False) -> str:
+    """sha256 over the parameters (names and bytes): equal on every replica of a correct DDP run. Buffers are
+    left out by default: BatchNorm running statistics are updated by each rank's own forward pass after DDP
+    last broadcast them."""
     h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
+    items = dict(model.named_parameters())
+    if buffers:
+        items.update(model.named_buffers())
+    for k, v in sorted(items.items()):
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -181,7 +191,9 @@ def _init_distributed(device: torch.device) -> _Dist:
         return _Dist()
     owned = False
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # long timeout: the other ranks wait at a barrier while rank 0 evaluates
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(hours=2))
         owned = True
     return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owned)
 
@@ -218,51 +230,32 @@ def _set_rng_state(st: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ model setup
-def _copy_matching(dst: nn.Module, src_state: dict) -> tuple[int, list[str]]:
-    """Copy every tensor whose name and shape match; return (copied, skipped names)."""
-    own = dst.state_dict()
-    take = {k: v for k, v in src_state.items() if k in own and own[k].shape == v.shape}
-    dst.load_state_dict(take, strict=False)
-    return len(take), sorted(set(own) - set(take))
-
-
 def _init_model(p: Preset, num_classes: int, class_names: list[str], init: str | Path | None):
-    """Build the network; with `init`, start from our checkpoint (or an official state dict) and report what did
-    not carry over (a new class head when the vocabulary differs, new modules of another mode)."""
+    """Build the network; with `init`, start from one of our checkpoints (its architecture, this run's mode
+    and vocabulary; class-head rows are copied by class name) or import an official detectron2-style state
+    dict into the preset's architecture. Returns (model, a note for the log)."""
+    from engine.model import checkpoint as ckpt
     from engine.model.syncvis import build_model
 
     p.model.num_classes = num_classes
-    note = ""
     if init is None:
-        return build_model(p.model), note
-    from engine.model import checkpoint as ckpt
-
+        return build_model(p.model), ""
     try:
-        src, meta = ckpt.load_checkpoint(init, device="cpu")
-        src_names = list(meta.get("class_names") or [])
-        src_cfg = src.cfg
-        cfg = dataclasses.replace(src_cfg, num_classes=num_classes, mode=p.model.mode)
-        p.model = cfg
-        model = build_model(cfg)
-        state = src.state_dict()
-        if src_names and src_names != class_names and src_cfg.num_classes == num_classes:
-            # same size, other order/vocabulary: the class head must not be reused as is
-            state = {k: v for k, v in state.items() if "class_embed" not in k}
+        meta = ckpt.read_meta(init)
     except CheckpointError:
-        loader = getattr(ckpt, "load_official_checkpoint", None)
-        if loader is None:
-            raise
         model = build_model(p.model)
-        state = loader(init, model) if callable(loader) else {}
-        state = state if isinstance(state, dict) else model.state_dict()
-    copied, skipped = _copy_matching(model, state)
-    note = f"initialised {copied} tensors from {init}"
-    if skipped:
-        note += f"; {len(skipped)} new ({', '.join(skipped[:6])}{', ...' if len(skipped) > 6 else ''})"
-    return model, note
+        report = ckpt.load_official_checkpoint(model, init, None, class_names)
+        return model, f"imported official weights from {init}: {report.summary()}"
+    p.model = dataclasses.replace(ckpt.checkpoint_config(init, meta), num_classes=num_classes,
+                                  mode=p.model.mode)
+    model = build_model(p.model)
+    report = ckpt.load_official_state_dict(model, ckpt.read_checkpoint(init)["state_dict"],
+                                           list(meta["class_names"]), class_names)
+    return model, f"initialised from {init}: {report.summary()}"
 
 
-def _split_validation(ds: Dataset, fraction: float, max_videos: int, seed: int) -> tuple[list[int], list[int]]:
+def _split_validation(ds: Dataset, fraction: float, max_videos: int,
+                      seed: int) -> tuple[list[int], list[int]]:
     ids = [v.id for v in ds.videos if ds.instances_of(v.id)]
     if fraction <= 0 or len(ids) < 2:
         return ids, []
@@ -275,11 +268,10 @@ def _split_validation(ds: Dataset, fraction: float, max_videos: int, seed: int) 
 # ------------------------------------------------------------------------------------------------ evaluation
 def evaluate_model(model: nn.Module, gt: Dataset, class_names: list[str], p: Preset,
                    max_videos: int | None = None, cancel: CancelFn | None = None) -> dict[str, float]:
-    """YTVIS metrics of `model` on the videos of a dataset folder (each video through `engine.inference.infer`)."""
-    import cv2
-
+    """YTVIS metrics of `model` on the videos of a dataset folder (each video through
+    `engine.inference.infer`)."""
     from engine.evaluation import evaluate
-    from engine.inference import infer
+    from engine.inference import FrameFiles, infer
 
     name_to_cat = {c.name: c.id for c in gt.categories}
     videos = [v for v in gt.videos if gt.instances_of(v.id)][: max_videos or None]
@@ -287,8 +279,7 @@ def evaluate_model(model: nn.Module, gt: Dataset, class_names: list[str], p: Pre
     for v in videos:
         if cancel is not None and cancel():
             break
-        frames = np.stack([cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in gt.frame_paths(v)])
-        pred = infer(frames, model, p.infer)
+        pred = infer(FrameFiles(gt.frame_paths(v), v.width, v.height), model, p.infer)
         for r in pred.to_ytvis_results(v.id):
             cat = name_to_cat.get(class_names[r["category_id"] - 1])
             if cat is not None:
@@ -304,11 +295,11 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
           val_dir: str | Path | None = None, resume: bool = False, seed: int | None = None,
           overrides: dict[str, Any] | None = None, progress: ProgressFn | None = None,
           cancel: CancelFn | None = None, check_replicas: bool = False) -> Path:
-    """Train `preset` in `mode` on the YTVIS folder `data_dir`; returns the path of the final (or, when cancelled,
-    the last saved) checkpoint. `iters` shortens/lengthens the run and scales the LR steps with it. `overrides`
-    set any config field (see `apply_overrides`). `check_replicas` makes every rank write a checksum of its
-    weights to RUN_DIR/replicas/rank<r>.txt at the end (a DDP sanity check)."""
-    from engine.model.checkpoint import load_checkpoint, save_checkpoint
+    """Train `preset` in `mode` on the YTVIS folder `data_dir`; returns the path of the final (or, when
+    cancelled, the last saved) checkpoint. `iters` shortens/lengthens the run and scales the LR steps with it.
+    `overrides` set any config field (see `apply_overrides`). `check_replicas` makes every rank write a
+    checksum of its weights to RUN_DIR/replicas/rank<r>.txt at the end (a DDP sanity check)."""
+    from engine.model.checkpoint import load_weights, save_checkpoint
     from engine.model.criterion import SetCriterion
 
     out = Path(out_dir)
@@ -338,7 +329,7 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
     try:
         with _stop_signals(stop):
             return _run(p, data_dir, out, init, dev, dd, events, stop, resume, val_dir, progress, cancel,
-                        check_replicas, load_checkpoint, save_checkpoint, SetCriterion, preset, mode)
+                        check_replicas, load_weights, save_checkpoint, SetCriterion, preset, mode)
     except BaseException as e:
         msg = f"{type(e).__name__}: {e}"
         if not isinstance(e, KeyboardInterrupt):
@@ -354,7 +345,7 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
 
 def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, events: _Events,
          stop: threading.Event, resume: bool, val_dir, progress, cancel, check_replicas,
-         load_checkpoint, save_checkpoint, SetCriterion, preset_name: str, mode: str) -> Path:
+         load_weights, save_checkpoint, SetCriterion, preset_name: str, mode: str) -> Path:
     tc = p.train
     is_main = dd.rank == 0
     data = Dataset.from_folder(data_dir)
@@ -372,6 +363,8 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
     model, init_note = _init_model(p, len(class_ids), class_names, init)
     model.to(dev)
     criterion = SetCriterion(p.loss, len(class_ids), mode).to(dev)
+    # the criterion's point draws get their own RNG, per rank, saved with the checkpoint: resuming is exact
+    criterion.generator = torch.Generator(device=dev).manual_seed(tc.seed * 1000003 + dd.rank)
     groups = param_groups(model, tc.lr, tc.weight_decay, tc.backbone_lr_multiplier, tc.weight_decay_norm,
                           tc.weight_decay_embed)
     optimizer = torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay)
@@ -387,42 +380,51 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             log.warning("--resume: no checkpoint in %s, starting from scratch", out / CKPT_DIR)
         else:
             start, model_path, state_path = found
-            loaded, _ = load_checkpoint(model_path, device="cpu")
-            model.load_state_dict(loaded.state_dict())
+            load_weights(model, model_path)
             st = torch.load(state_path, map_location="cpu", weights_only=False)
             optimizer.load_state_dict(st["optimizer"])
             scheduler.load_state_dict(st["scheduler"])
             if st.get("scaler"):
                 scaler.load_state_dict(st["scaler"])
-            if is_main:
-                _set_rng_state(st["rng"])
+            _set_rng_state(st["rng"])
+            gens = st.get("point_rng") or []
+            if dd.rank < len(gens):
+                criterion.generator.set_state(gens[dd.rank])
             init_note = f"resumed from {model_path} at step {start}"
-    if dd.rank:
-        torch.manual_seed(tc.seed * 1000003 + dd.rank * 7919 + start)   # rank-specific point sampling
     if start >= tc.max_iters:
         raise InputError(out, f"the run already reached step {start} of {tc.max_iters}; pass more --iters")
 
     net: nn.Module = model
     if dd.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
-                                                  find_unused_parameters=True)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
     batches = ClipBatches(len(clips), tc.batch_size, tc.seed, rank=dd.rank, world_size=dd.world,
                           start_step=start, end_step=tc.max_iters)
+    # a private generator: creating the loader's iterator must not consume the global RNG (exact resume)
     loader = torch.utils.data.DataLoader(clips, batch_sampler=batches, collate_fn=collate_clips,
                                          num_workers=tc.num_workers, pin_memory=dev.type == "cuda",
-                                         persistent_workers=tc.num_workers > 0)
+                                         persistent_workers=tc.num_workers > 0,
+                                         generator=torch.Generator().manual_seed(tc.seed))
     provenance = {"data": str(Path(data_dir).resolve()), "preset": preset_name, "mode": mode,
                   "init": str(init) if init else None, "train_config": dataclasses.asdict(tc)}
     ck_dir = out / CKPT_DIR
+    ck_extra = {"preset": preset_name, "infer": dataclasses.asdict(p.infer)}   # how to run the result
 
     def save(step: int) -> Path:
         path = ck_dir / f"model_{step:07d}.pt"
+        gen_state = criterion.generator.get_state()
+        if dd.enabled:   # every rank's point-sampling RNG, so each resumes its own stream
+            gathered = [None] * dd.world
+            dist.all_gather_object(gathered, gen_state.cpu())
+        else:
+            gathered = [gen_state.cpu()]
         if is_main:
             ck_dir.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(path, model, class_names, {**provenance, "step": step})
-            torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": _rng_state()},
-                       ck_dir / f"state_{step:07d}.pt")
+            save_checkpoint(path, model, class_names, {**provenance, "step": step}, extra=ck_extra)
+            torch.save({"step": step, "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": _rng_state(),
+                        "point_rng": gathered}, ck_dir / f"state_{step:07d}.pt")
             if tc.keep_checkpoints > 0:
                 pairs = sorted(ck_dir.glob("state_*.pt"))
                 for old in pairs[:-tc.keep_checkpoints]:
@@ -446,7 +448,8 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
 
     events.write(type="start", step=start, max_iters=tc.max_iters, preset=preset_name, mode=mode,
                  world_size=dd.world, device=str(dev), num_train_videos=len(clips),
-                 num_val_videos=0 if val_gt is None else len(val_gt.videos), classes=class_names, note=init_note,
+                 num_val_videos=0 if val_gt is None else len(val_gt.videos), classes=class_names,
+                 note=init_note,
                  config={"model": dataclasses.asdict(p.model), "loss": dataclasses.asdict(p.loss),
                          "train": dataclasses.asdict(tc), "infer": dataclasses.asdict(p.infer)})
     if init is not None and not resume:
@@ -487,7 +490,8 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             elapsed = time.perf_counter() - t_start
             eta = elapsed / (step - start) * (tc.max_iters - step)
             events.write(type="train", step=step, loss=vals[0], lr=lr_now, eta_s=round(eta, 1),
-                         elapsed_s=round(elapsed, 2), grad_norm=vals[1], **dict(zip(keys, vals[2:])))
+                         elapsed_s=round(elapsed, 2), grad_norm=vals[1],
+                         **dict(zip(keys, vals[2:], strict=True)))
         if progress is not None:
             progress(step, tc.max_iters)
         if tc.checkpoint_every > 0 and step % tc.checkpoint_every == 0 and step < tc.max_iters:
@@ -499,7 +503,8 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             break
 
     if cancelled:
-        path = last_saved if last_saved is not None and last_saved.name == f"model_{step:07d}.pt" else save(step)
+        same = last_saved is not None and last_saved.name == f"model_{step:07d}.pt"
+        path = last_saved if same else save(step)
         events.write(type="cancelled", step=step, checkpoint=str(path))
         _write_replica_checksum(out, model, dd, check_replicas)
         return path
@@ -507,7 +512,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
         save(step)
     final = out / FINAL
     if is_main:
-        save_checkpoint(final, model, class_names, {**provenance, "step": step})
+        save_checkpoint(final, model, class_names, {**provenance, "step": step}, extra=ck_extra)
     run_eval(step)
     _write_replica_checksum(out, model, dd, check_replicas)
     events.write(type="done", step=step, checkpoint=str(final))

@@ -1,4 +1,5 @@
-"""The window end to end (pytest-qt, offscreen): opening videos, keys, playback, settings, bad input, and the real
+"""The window end to end (pytest-qt, offscreen): opening videos, keys, playback, settings, bad input, and
+the real
 engine through the worker thread (a tiny SyncVIS model, random weights unless the bundled one exists).
 
 Screenshots of the window and each analysis panel are written to the test's temp folder (and to
@@ -6,10 +7,12 @@ $SYNCVIS_SCREENSHOT_DIR when set) so a person can look at them.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,7 @@ from widgets.colors import track_color
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "resources" / "models" / "tiny-sync.pt"
-W, H, N = 128, 96, 24
+W, H, N = 96, 64, 12
 RUN_TIMEOUT_MS = 240_000
 
 
@@ -56,24 +59,8 @@ def checkpoint(tmp_path_factory) -> Path:
     model = build_model(preset.model)
     path = tmp_path_factory.mktemp("ckpt") / "tiny-random.pt"
     names = [f"shape{i}" for i in range(preset.model.num_classes)]
-    _save(save_checkpoint, model, path, preset, names)
+    save_checkpoint(path, model, names, {"source": "tests: random weights"})
     return path
-
-
-def _save(save_checkpoint, model, path, preset, names):
-    import inspect
-
-    params = inspect.signature(save_checkpoint).parameters
-    kwargs = {}
-    if "class_names" in params:
-        kwargs["class_names"] = names
-    if "preset" in params:
-        kwargs["preset"] = "tiny"
-    if "cfg" in params:
-        kwargs["cfg"] = preset.model
-    if "meta" in params:
-        kwargs["meta"] = {"class_names": names, "preset": "tiny"}
-    save_checkpoint(model, path, **kwargs) if "model" in params or True else None
 
 
 @pytest.fixture
@@ -100,6 +87,9 @@ def shots_dir(tmp_path: Path) -> list[Path]:
 
 
 def save_shot(widget, name: str, tmp_path: Path) -> Path:
+    from PySide6.QtTest import QTest
+
+    QTest.qWait(50)  # let deferred layout work (fit-to-view after a pane change) happen first
     pix = widget.grab()
     paths = [d / f"{name}.png" for d in shots_dir(tmp_path)]
     for p in paths:
@@ -126,10 +116,10 @@ def test_keymap_is_one_conflict_free_table(win):
         from PySide6.QtGui import QKeySequence
 
         assert got == [QKeySequence(k).toString() for k in b.keys], b.action
-        assert win.act[b.action].isEnabled() == (b.available and b.action not in
-                                                  {"run", "cancel", "next_frame", "prev_frame", "jump_forward",
-                                                   "jump_back", "first_frame", "last_frame", "play", "prev_event",
-                                                   "next_event", "next_uncertain", "fit_view", "toggle_overlays"})
+        needs_video = {"run", "cancel", "next_frame", "prev_frame", "jump_forward", "jump_back",
+                       "first_frame", "last_frame", "play", "prev_event", "next_event", "next_uncertain",
+                       "fit_view", "toggle_overlays"}
+        assert win.act[b.action].isEnabled() == (b.available and b.action not in needs_video)
     html = keymap.sheet_html()
     for text in ("Shift+→", "Next uncertain frame", "Ctrl+Shift+Z", "Alt+M", "coming soon", "Right click"):
         assert text in html
@@ -219,14 +209,14 @@ def test_window_state_and_settings_are_remembered(qtbot, tmp_path, video):
     w = MainWindow(s)
     qtbot.addWidget(w)
     w.show()
-    w.resize(1100, 760)
+    w.resize(790, 700)
     w.dock_review.close()
     w.open_video(video)
     w.close()
     w2 = MainWindow(Settings(tmp_path / "st"))
     qtbot.addWidget(w2)
     w2.show()
-    assert (w2.width(), w2.height()) == (1100, 760)
+    assert (w2.width(), w2.height()) == (790, 700)
     assert not w2.dock_review.isVisible() and w2.dock_tracks.isVisible()
     assert [a.toolTip() for a in w2.recent_menu.actions()][0] == str(video.resolve())
     w2.close()
@@ -234,6 +224,34 @@ def test_window_state_and_settings_are_remembered(qtbot, tmp_path, video):
     # the test session never writes the user's settings
     assert os.environ["SYNCVIS_SETTINGS_DIR"] and Settings().q.fileName().startswith(
         os.environ["SYNCVIS_SETTINGS_DIR"])
+
+
+def test_drop_a_file_and_cursor_position(qtbot, win, video):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(video))])
+    ev = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                    Qt.KeyboardModifier.NoModifier)
+    win.canvas.dropEvent(ev)  # (QApplication refuses a synthetic drop without a drag session)
+    assert win.doc.video is not None and win.doc.video.path == str(video)
+    win.doc.close_video()
+    win.dropEvent(ev)  # dropped on the window outside the canvas
+    assert win.doc.video is not None and win.doc.video.path == str(video)
+    win.canvas.hovered.emit(-1, 17, 9)
+    assert win.cursor_label.text() == "x 17, y 9"
+    win.canvas.hovered.emit(-1, -1, -1)
+    assert win.cursor_label.text() == "x –, y –"
+    assert win.memory_label.text().startswith("RSS ")
+
+
+def test_gpu_choice_follows_cuda(qtbot, win):
+    qtbot.waitUntil(lambda: bool(win.worker.info), timeout=RUN_TIMEOUT_MS)
+    gpu_item = win.device_combo.model().item(1)
+    assert gpu_item.isEnabled() == bool(win.worker.info["cuda"])
+    if not win.worker.info["cuda"]:
+        assert win.device() == "cpu" and win.device_label.text() == "CPU"
 
 
 def test_shortcut_sheet_opens_with_f1(qtbot, win):
@@ -246,3 +264,285 @@ def test_shortcut_sheet_opens_with_f1(qtbot, win):
 def test_run_without_video_explains(win):
     assert win.run_model() is None
     assert win.messages[-1][0] == "Run SyncVIS" and "Open a video" in win.messages[-1][1]
+
+
+# ------------------------------------------------------------------------------------------------ real engine
+def wait_until(cond, timeout_ms=RUN_TIMEOUT_MS):
+    from PySide6.QtTest import QTest
+
+    end = time.monotonic() + timeout_ms / 1000
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        QTest.qWait(20)
+
+
+@pytest.fixture(scope="module")
+def ran(qapp, video, checkpoint, tmp_path_factory):
+    """One window that ran the real engine on the test video (shared: inference is the slow part)."""
+    apply_theme(qapp)
+    w = MainWindow(Settings(tmp_path_factory.mktemp("settings-ran")))
+    w.resize(1440, 900)
+    w.show()
+    partials, finished, progress = [], [], []
+    w.worker.partial.connect(lambda job, pred: partials.append(pred))
+    w.worker.progress.connect(lambda job, done, total, eta: progress.append((done, total, eta)))
+    w.run_finished.connect(finished.append)
+    assert w.open_video(video)
+    w.set_checkpoint(str(checkpoint))
+    assert w.run_model(window=N // 2) is not None  # two windows, so results stream in twice
+    assert w.progress.isVisible() and w.cancel_button.isVisible()
+    wait_until(lambda: bool(finished))
+    w.partials = partials
+    w.progress_seen = progress
+    yield w, finished[0]
+    w.close()
+
+
+def visible_tracks_on(pred, frame):
+    out = []
+    for t in pred.tracks:
+        m = t.masks[frame]
+        if m is not None:
+            d = decode(m)
+            if d.any():
+                out.append((t.id, d))
+    return out
+
+
+def test_run_engine_fills_every_view(ran):
+    win, pred = ran
+    assert pred.complete and pred.num_frames == N and pred.tracks and pred.frame_tracks and pred.windows
+    assert win.doc.run.complete and win.doc.run.frames_done == N
+    assert [p.windows[-1].end for p in win.partials] == [N // 2, N]  # streamed window by window
+    assert not win.progress.isVisible() and not win.is_busy()
+    assert "Done: " in win.statusBar().currentMessage()
+    done = [p[0] for p in win.progress_seen]
+    assert done == sorted(done) and done[-1] == N and all(p[1] == N for p in win.progress_seen)
+    assert all(p[2] >= 0 for p in win.progress_seen if p[0] > 0)  # an ETA once a window is done
+    # track list: one row per track, same ids
+    assert win.track_list.model.rowCount() == len(pred.tracks)
+    assert sorted(win.track_list.track_ids()) == sorted(t.id for t in pred.tracks)
+    # timeline: lane presence equals track presence
+    img = win.timeline.lane_image()
+    assert img.shape[:2] == (len(pred.tracks), N)
+    for row, t in enumerate(win.doc.tracks):
+        lit = np.any(img[row, :, :3] != np.array([44, 46, 51]), axis=-1)
+        np.testing.assert_array_equal(lit, review.presence(t), err_msg=f"lane of track {t.id}")
+    # canvas: overlay pixels are exactly the decoded masks of the current frame, in each track's colour
+    for frame in (0, N // 2, N - 1):
+        win.seek(frame)
+        rgba = win.canvas.overlay_rgba()
+        masks = visible_tracks_on(pred, frame)
+        union = np.zeros((H, W), bool)
+        top = np.full((H, W), -1)
+        for tid, m in masks:
+            union |= m
+            top[m] = tid
+        np.testing.assert_array_equal(rgba[..., 3] > 0, union)
+        for tid, _m in masks:
+            sel = top == tid
+            if sel.any() and tid != win.doc.selected:
+                want = np.tile(track_color(tid), (int(sel.sum()), 1))
+                np.testing.assert_array_equal(rgba[sel][:, :3], want)
+    # hiding a track (V toggles all) removes its pixels
+    tid = masks[0][0] if masks else pred.tracks[0].id
+    win.doc.set_visible(tid, False)
+    assert not any(o_tid == tid for o_tid, _ in win.doc.masks_at(win.current))
+    win.doc.set_visible(tid, True)
+    win.toggle_overlays()
+    assert not win.canvas.overlays_visible()
+    win.toggle_overlays()
+    assert win.canvas.overlays_visible()
+
+
+def test_review_queue_and_u_key(ran, qtbot):
+    win, pred = ran
+    expected = sorted(review.review_queue(pred), key=lambda it: (-it.score, it.frame))
+    assert [it.frame for it in win.review.items()] == [it.frame for it in expected]
+    if expected:
+        win._refresh_review_queue()  # a fresh queue: U starts from the top, skipping frames already seen
+        queued = {it.frame for it in expected}
+        win.seek(next((f for f in range(N) if f not in queued), 0))
+        visited = win.review.visited()
+        first = next((it.frame for it in expected if it.frame not in visited), expected[0].frame)
+        qtbot.keyClick(win.canvas, Qt.Key.Key_U)
+        assert win.current == first and first in win.review.visited()
+
+
+def test_track_events_keys(ran, qtbot):
+    win, pred = ran
+    events = review.track_events(pred.tracks)
+    win.seek(0)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Period)
+    later = events[events > 0]
+    assert win.current == (int(later[0]) if later.size else 0)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Comma)
+    assert win.current == 0 or win.current in events
+
+
+def test_frame_vs_video_panel(ran, tmp_path):
+    win, pred = ran
+    tid = pred.tracks[0].id
+    win.doc.select(tid)
+    assert win.track_list.selected == tid and win.timeline.selected == tid
+    assert win.prop_labels["class"].text() == win.doc.category_name(pred.tracks[0].category_id)
+    win.dock_frame_video.show()
+    win.dock_frame_video.raise_()
+    win.seek(3)
+    lanes = review.frame_video_lanes(pred, tid)
+    _, y = win.frame_video.video_curve.getData()
+    np.testing.assert_allclose(y, lanes.video_scores, equal_nan=True)
+    _, iou = win.frame_video.iou_curve.getData()
+    np.testing.assert_allclose(iou, lanes.iou, equal_nan=True)
+    if lanes.frame_track_id is not None and np.isfinite(lanes.iou[3]):
+        assert win.frame_video.iou == pytest.approx(lanes.iou[3])
+    save_shot(win.dock_frame_video, "frame_vs_video", tmp_path)
+
+
+def test_aggregation_panel_and_frame_query_hover(ran, tmp_path):
+    win, pred = ran
+    tid = pred.tracks[0].id
+    win.doc.select(tid)
+    win.dock_aggregation.show()
+    win.dock_aggregation.raise_()
+    win.seek(2)
+    heat = win.aggregation.heatmap()
+    mass = review.aggregation_mass(pred, tid, "f2v")
+    assert heat is not None and heat.shape == (mass.shape[1], N)
+    save_shot(win.dock_aggregation, "aggregation", tmp_path)
+    # hovering a selected frame query shows its mask (the window is re-run once in the worker)
+    q = review.selected_frame_queries(pred, 2, -1)[0]
+    win.aggregation.frame_query_hovered.emit(2, int(q))
+    wait_until(lambda: not win._query_jobs)
+    masks = win._query_masks[(id(pred), pred.windows[0].start)]
+    assert sorted(masks) == list(range(pred.windows[0].start, pred.windows[0].end))
+    m = decode(masks[2][int(q)])
+    rgba = win.canvas.overlay_rgba()
+    if m.any():
+        assert (rgba[m][:, :3] == 255).all()
+    win.aggregation.frame_query_hovered.emit(2, -1)
+    win.aggregation.set_direction("reverse", emit=True)
+    rev = review.reverse_weights(pred, tid, 2)
+    assert win.aggregation.heatmap().shape == (rev[0].shape[1], rev[0].shape[0])
+    win.aggregation.set_direction("forward", emit=True)
+
+
+def test_compare_panes_with_a_checkpoint_and_ground_truth(ran, tmp_path, video_checkpoint):
+    win, pred = ran
+    # ground truth = this run's own video-level tracks: its AP must be 100
+    names = [f"clip/{i:05d}.jpg" for i in range(N)]
+    gt = {"videos": [{"id": 1, "width": W, "height": H, "file_names": names}],
+          "categories": [{"id": i + 1, "name": n} for i, n in enumerate(pred.categories)],
+          "annotations": []}
+    for k, t in enumerate(pred.tracks):
+        segs = [m if m is not None and decode(m).any() else None for m in t.masks]
+        if any(s is not None for s in segs):
+            gt["annotations"].append({"id": k + 1, "video_id": 1, "category_id": t.category_id, "iscrowd": 0,
+                                      "segmentations": segs})
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    assert win.load_ground_truth(path)
+    assert win.main_ap == pytest.approx(1.0)
+    assert "AP 100.0" in win.prop_labels["run"].text()
+    win.set_compare_sources([RUN_VIDEO, RUN_FRAME, str(video_checkpoint)])
+    win.dock_compare.show()
+    win.dock_compare.raise_()
+    jobs = win.run_compare()
+    assert len(jobs) == 1
+    wait_until(lambda: not win._compare_jobs)
+    win.seek(5)
+    assert win.compare.num_panes == 3
+    titles = win.compare.titles()
+    assert titles[0] == "This run · video-level · AP 100.0"
+    assert titles[1].startswith("This run · frame-level")
+    assert titles[2].startswith(video_checkpoint.name)
+    for i, src in enumerate(win._compare):
+        rgba = win.compare.pane(i).overlay_rgba()
+        expect = np.zeros((H, W), bool)
+        for _tid, m in visible_tracks_on(src.doc.prediction, 5):
+            expect |= m
+        np.testing.assert_array_equal(rgba[..., 3] > 0, expect)
+    assert win._compare[2].doc.prediction.mode == "video"
+    save_shot(win.dock_compare, "compare", tmp_path)
+    # the main run's own checkpoint is not run again: its result is reused
+    win.set_compare_sources([RUN_VIDEO, pred.checkpoint])
+    assert win.run_compare() == []
+    assert win._compare[1].doc.prediction is pred and win.compare.titles()[1].endswith("AP 100.0")
+
+
+def test_window_and_panel_screenshots(ran, tmp_path):
+    win, pred = ran
+    win.doc.select(pred.tracks[0].id)
+    win.seek(N // 2)
+    win.dock_review.raise_()
+    win.dock_timeline.raise_()
+    paths = [save_shot(win, "window", tmp_path), save_shot(win.dock_review, "review_queue", tmp_path),
+             save_shot(win.dock_tracks, "tracks", tmp_path),
+             save_shot(win.dock_timeline, "timeline", tmp_path)]
+    for p in paths:
+        img = QImage(str(p))
+        assert not img.isNull() and img.width() > 100 and img.height() > 80
+
+
+@pytest.fixture(scope="module")
+def video_checkpoint(tmp_path_factory) -> Path:
+    """A video-only model (the bundled tiny-video.pt when present) for a compare pane."""
+    bundled = ROOT / "resources" / "models" / "tiny-video.pt"
+    if bundled.exists():
+        return bundled
+    import torch
+
+    from engine.config import PRESETS
+    from engine.model.checkpoint import save_checkpoint
+    from engine.model.syncvis import build_model
+
+    torch.manual_seed(1)
+    preset = PRESETS["tiny"]()
+    preset.model.mode = "video"
+    path = tmp_path_factory.mktemp("ckpt-video") / "tiny-video-random.pt"
+    names = [f"shape{i}" for i in range(preset.model.num_classes)]
+    save_checkpoint(path, build_model(preset.model), names, {"source": "tests: random weights"})
+    return path
+
+
+def test_cancel_keeps_the_finished_windows(qtbot, win, video, checkpoint):
+    win.open_video(video)
+    win.set_checkpoint(str(checkpoint))
+    win.worker.partial.connect(lambda job, pred: win.cancel_run())
+    pred = run_and_wait(qtbot, win, window=3)
+    assert not pred.complete
+    done = win.doc.run.frames_done
+    assert 0 < done < N and done % 3 == 0
+    assert not win.doc.run.complete and win.doc.tracks
+    for t in win.doc.tracks:
+        assert all(m is not None for m in t.masks[:done]) and all(m is None for m in t.masks[done:])
+    assert "Cancelled" in win.statusBar().currentMessage()
+    lanes = win.timeline.lane_image()
+    assert (lanes[:, done:, :3] == np.array([44, 46, 51])).all()  # nothing drawn past the frames done
+
+
+def test_bad_checkpoint_gives_a_message(qtbot, win, video, tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint at all" * 100)
+    win.open_video(video)
+    win.set_checkpoint(str(bad))
+    assert win.run_model() is not None
+    qtbot.waitUntil(lambda: bool(win.messages), timeout=RUN_TIMEOUT_MS)
+    title, text = win.messages[-1]
+    assert title == "SyncVIS run failed" and "broken.pt" in text
+    assert win.isVisible() and not win.is_busy() and not win.progress.isVisible()
+    assert win.act["run"].isEnabled()
+    win.last_message_box.close()
+
+
+def test_screenshot_mode_writes_a_png(tmp_path, video, checkpoint):
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SYNCVIS_SETTINGS_DIR=str(tmp_path / "settings"))
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), str(video), "--checkpoint", str(checkpoint),
+                        "--run", "--screenshot", str(out)],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    img = QImage(str(out))
+    assert not img.isNull() and img.width() >= 700 and img.height() >= 500
+    for d in shots_dir(tmp_path)[1:]:
+        shutil.copy(out, d / "screenshot_mode.png")

@@ -1,4 +1,4 @@
-"""Hungarian matcher and point sampling: optimality against brute force, hand-computed costs, sampling rules."""
+"""Hungarian matcher and point sampling: optimality vs brute force, hand-computed costs, sampling rules."""
 from __future__ import annotations
 
 import itertools
@@ -25,7 +25,7 @@ def _one_thread():
 
 def _pixel_centres(h: int, w: int) -> torch.Tensor:
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    return torch.stack([(xs.flatten() + 0.5) / w, (ys.flatten() + 0.5) / h], dim=1).float()   # (h·w, 2) as (x, y)
+    return torch.stack([(xs.flatten() + 0.5) / w, (ys.flatten() + 0.5) / h], dim=1).float()   # (x, y)
 
 
 def test_point_sample_reads_pixel_centres_exactly():
@@ -38,7 +38,7 @@ def test_point_sample_reads_pixel_centres_exactly():
 
 
 def test_point_sample_same_place_on_coarse_and_fine_grids():
-    """A coordinate means the same spot at stride 1 and stride 4: a block-constant image reads the same value."""
+    """A coordinate means the same spot at stride 1 and 4: a block-constant image reads the same value."""
     coarse = torch.arange(12.0).reshape(1, 1, 3, 4)
     fine = coarse.repeat_interleave(4, 2).repeat_interleave(4, 3)          # (1, 1, 12, 16)
     coords = torch.tensor([[[(1 + 0.5) / 4, (2 + 0.5) / 3], [(3 + 0.5) / 4, (0 + 0.5) / 3]]])
@@ -55,7 +55,7 @@ def test_importance_sampling_prefers_uncertain_points():
                                                         importance_sample_ratio=0.75, generator=gen)
     assert coords.shape == (3, 200, 2)
     assert float(coords.min()) >= 0.0 and float(coords.max()) <= 1.0
-    # the first 150 are the most uncertain of 600 uniform candidates: ~150 of them have x < 4/16 - small margin
+    # the first 150 are the most uncertain of 600 uniform candidates: ~150 of them have x < 4/16
     important = coords[:, :150, 0]
     assert float((important < 0.25 + 1 / 32).float().mean()) > 0.95
     # the last 50 are fresh uniform points: spread over the whole width
@@ -66,8 +66,10 @@ def test_importance_sampling_prefers_uncertain_points():
 
 def test_importance_sampling_seeded_is_reproducible():
     logits = torch.randn(4, 1, 8, 8)
-    a = get_uncertain_point_coords_with_randomness(logits, 64, 3.0, 0.75, generator=torch.Generator().manual_seed(3))
-    b = get_uncertain_point_coords_with_randomness(logits, 64, 3.0, 0.75, generator=torch.Generator().manual_seed(3))
+    a = get_uncertain_point_coords_with_randomness(logits, 64, 3.0, 0.75,
+                                                   generator=torch.Generator().manual_seed(3))
+    b = get_uncertain_point_coords_with_randomness(logits, 64, 3.0, 0.75,
+                                                   generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(a, b)
 
 
@@ -95,9 +97,10 @@ def test_matcher_is_optimal_against_brute_force(seed, q, n, t):
     matcher = HungarianMatcher(2.0, 5.0, 5.0, num_points=50)
     costs = matcher.cost_matrices(logits, masks, targets, point_coords=points)
     indices = matcher(logits, masks, targets, point_coords=points)
-    for cost, (rows, cols) in zip(costs, indices):
+    for cost, (rows, cols) in zip(costs, indices, strict=True):
         assert cost.shape == (q, n) and cost.dtype == torch.float32
-        assert len(rows) == min(q, n) and len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+        assert len(rows) == min(q, n)
+        assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
         assert torch.all(rows[1:] > rows[:-1])
         total = float(cost[rows, cols].sum())
         assert total == pytest.approx(_brute_force(cost), abs=1e-4)
@@ -119,11 +122,11 @@ def test_matcher_costs_equal_hand_computed_values():
     for qi in range(2):
         probs = [math.exp(v) for v in logits[0, qi].tolist()]
         c_cls = -probs[1] / sum(probs)
-        x = pred[0, qi].flatten().tolist()                                   # frame 0 then frame 1: T'·P = 8 values
+        x = pred[0, qi].flatten().tolist()               # frame 0 then frame 1: T'·P = 8 values
         bce = sum(-(yi * math.log(1 / (1 + math.exp(-xi))) + (1 - yi) * math.log(1 - 1 / (1 + math.exp(-xi))))
-                  for xi, yi in zip(x, y)) / len(x)
+                  for xi, yi in zip(x, y, strict=True)) / len(x)
         s = [1 / (1 + math.exp(-xi)) for xi in x]
-        dice = 1 - (2 * sum(si * yi for si, yi in zip(s, y)) + 1) / (sum(s) + sum(y) + 1)
+        dice = 1 - (2 * sum(si * yi for si, yi in zip(s, y, strict=True)) + 1) / (sum(s) + sum(y) + 1)
         expected.append(2 * c_cls + 5 * bce + 5 * dice)
     torch.testing.assert_close(cost[:, 0], torch.tensor(expected), rtol=1e-5, atol=1e-5)
 
@@ -143,7 +146,7 @@ def test_matcher_handles_no_targets_and_shared_points():
 
 
 def test_matcher_prefers_the_right_tube():
-    """Two GT tubes, three predictions; each GT tube is exactly one prediction's sharp mask -> matched to it."""
+    """Two GT tubes, three predictions; each GT tube is one prediction's sharp mask -> matched to it."""
     h = w = 8
     gt = torch.zeros(2, 2, h * 4, w * 4)
     gt[0, :, :16, :16] = 1
@@ -153,5 +156,6 @@ def test_matcher_prefers_the_right_tube():
     pred[0, 0, 0, 4:, 4:] = 10.0
     logits = torch.zeros(1, 3, 4)
     targets = [{"labels": torch.tensor([0, 1]), "masks": gt}]
-    rows, cols = HungarianMatcher(num_points=400)(logits, pred, targets, generator=torch.Generator().manual_seed(0))[0]
-    assert dict(zip(cols.tolist(), rows.tolist())) == {0: 2, 1: 0}
+    matcher = HungarianMatcher(num_points=400)
+    rows, cols = matcher(logits, pred, targets, generator=torch.Generator().manual_seed(0))[0]
+    assert dict(zip(cols.tolist(), rows.tolist(), strict=True)) == {0: 2, 1: 0}

@@ -1,14 +1,15 @@
 """Training clips from a YTVIS dataset folder (spec §5, §7.1).
 
 A sample is T frames of one video: a random reference frame plus T-1 frames drawn (with replacement) from the
-+-frame_range frames around it, sorted in time. Augmentation is the same for the whole clip, as the recipe asks:
-one short-side scale, one flip, and a crop whose window slides linearly between two random positions over the T
-frames (so the model sees camera-like motion). The crop is relative (a fraction of the frame) rather than the
-recipe's absolute 384-600 px window, so the same code serves the tiny 320x192 preset and full-size videos.
++-frame_range frames around it, sorted in time. Augmentation is the same for the whole clip, as the recipe
+asks: one short-side scale, one flip, and a crop whose window slides linearly between two random positions
+over the T frames (so the model sees camera-like motion). The crop is relative (a fraction of the frame)
+rather than the recipe's absolute 384-600 px window, so the same code serves the tiny 320x192 preset and
+full-size videos.
 
-Determinism: every sample is a pure function of (dataset, seed, key); `ClipBatches` derives the keys of each step
-from (seed, step), so a resumed run sees the clips an uninterrupted run would have seen, and each rank of a
-distributed run takes its own share of the same global batch.
+Determinism: every sample is a pure function of (dataset, seed, key); `ClipBatches` derives the keys of each
+step from (seed, step), so a resumed run sees the clips an uninterrupted run would have seen, and each rank of
+a distributed run takes its own share of the same global batch.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from engine.errors import InputError
 MAX_RESAMPLE = 10
 
 
-def sample_frame_indices(length: int, num_frames: int, frame_range: int, rng: np.random.Generator) -> list[int]:
+def sample_frame_indices(length: int, num_frames: int, frame_range: int,
+                         rng: np.random.Generator) -> list[int]:
     """Reference frame + num_frames-1 others from [ref - range, ref + range] (ref excluded), sorted."""
     ref = int(rng.integers(length))
     lo, hi = max(0, ref - frame_range), min(length, ref + frame_range + 1)
@@ -46,7 +48,8 @@ def scaled_size(height: int, width: int, short: int, max_size: int) -> tuple[int
 
 class ClipDataset(TorchDataset):
     """Map-style dataset of augmented clips. `ds[key]` with key = (video index, sample seed), or an int (the
-    video index, seeded by itself). Labels are 0-based indices into `class_ids` (category ids, sorted by default).
+    video index, seeded by itself). Labels are 0-based indices into `class_ids` (category ids, sorted by
+    default).
     """
 
     def __init__(self, data: str | Path | Dataset, cfg: TrainConfig, *, num_frames: int | None = None,
@@ -59,7 +62,8 @@ class ClipDataset(TorchDataset):
         self.num_frames = int(num_frames or cfg.num_frames)
         self.seed = int(seed)
         self.augment = augment
-        self.class_ids = list(class_ids) if class_ids is not None else sorted(c.id for c in self.dataset.categories)
+        self.class_ids = (list(class_ids) if class_ids is not None
+                          else sorted(c.id for c in self.dataset.categories))
         self.label_of = {cid: i for i, cid in enumerate(self.class_ids)}
         keep = None if video_ids is None else set(video_ids)
         by_video: dict[int, list] = {}
@@ -114,18 +118,19 @@ class ClipDataset(TorchDataset):
 
         paths = self.dataset.frame_paths(video)
         imgs = np.empty((T, oh, ow, 3), np.uint8)
-        for j, (fi, box) in enumerate(zip(frames, boxes)):
+        for j, (fi, box) in enumerate(zip(frames, boxes, strict=True)):
             img = cv2.imread(str(paths[fi]), cv2.IMREAD_COLOR)
             if img is None:
                 raise InputError(paths[fi], "cannot read the frame image")
             if img.shape[:2] != (H, W):
-                raise InputError(paths[fi], f"frame is {img.shape[1]}x{img.shape[0]}, the annotations say {W}x{H}")
+                raise InputError(paths[fi], f"frame is {img.shape[1]}x{img.shape[0]}, "
+                                            f"the annotations say {W}x{H}")
             imgs[j] = cv2.cvtColor(self._geom(img, box, (oh, ow), flip, cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
 
         labels, ids, tubes = [], [], []
         for inst in self.instances[video.id]:
             tube = np.zeros((T, oh, ow), bool)
-            for j, (fi, box) in enumerate(zip(frames, boxes)):
+            for j, (fi, box) in enumerate(zip(frames, boxes, strict=True)):
                 seg = inst.segmentations[fi]
                 if seg is not None:
                     m = mask_utils.decode(seg).astype(np.uint8)
@@ -136,8 +141,8 @@ class ClipDataset(TorchDataset):
                 tubes.append(tube)
         masks = np.stack(tubes) if tubes else np.zeros((0, T, oh, ow), bool)
         return {"frames": torch.from_numpy(imgs).permute(0, 3, 1, 2).float(),
-                "target": {"labels": torch.tensor(labels, dtype=torch.int64), "masks": torch.from_numpy(masks),
-                           "ids": torch.tensor(ids, dtype=torch.int64)},
+                "target": {"labels": torch.tensor(labels, dtype=torch.int64),
+                           "masks": torch.from_numpy(masks), "ids": torch.tensor(ids, dtype=torch.int64)},
                 "video_id": video.id, "frame_indices": frames, "boxes": boxes, "flip": flip}
 
     @staticmethod
@@ -154,8 +159,8 @@ class ClipDataset(TorchDataset):
 
 
 def collate_clips(batch: list[dict]) -> dict:
-    """Pad every clip bottom/right to the batch's largest frame: frames (B, T, 3, H, W) float 0-255; masks of the
-    targets padded the same way (the network pads further to a multiple of 32 by itself)."""
+    """Pad every clip bottom/right to the batch's largest frame: frames (B, T, 3, H, W) float 0-255; masks of
+    the targets padded the same way (the network pads further to a multiple of 32 by itself)."""
     hm = max(b["frames"].shape[-2] for b in batch)
     wm = max(b["frames"].shape[-1] for b in batch)
     T = batch[0]["frames"].shape[0]
@@ -188,7 +193,7 @@ class ClipBatches:
         rng = np.random.default_rng([self.seed, 7919, step])
         vids = rng.integers(self.num_videos, size=self.batch_size)
         seeds = rng.integers(1 << 31, size=self.batch_size)
-        return [(int(v), int(s)) for v, s in zip(vids, seeds)][self.rank::self.world_size]
+        return [(int(v), int(s)) for v, s in zip(vids, seeds, strict=True)][self.rank::self.world_size]
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for step in range(self.start_step, self.end_step):

@@ -1,4 +1,5 @@
-"""The SyncVIS network (design R-A): `build_model(cfg.model)` -> `SyncVIS`; see syncvis.py for the output dict."""
+"""The SyncVIS network (design R-A): `build_model(cfg.model)` -> `SyncVIS` (output dict: see syncvis.py)."""
+
 from .syncvis import SyncVIS, build_model
 
 __all__ = ["SyncVIS", "build_model"]

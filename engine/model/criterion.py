@@ -1,15 +1,16 @@
 """Training objective of SyncVIS and its two baselines (spec §4, §5, §12).
 
 * frame term L_f: every frame of every video is an independent image (Mask2Former / MinVIS training);
-* video term: the video-level predictions are matched and supervised on short sub-clips ("synchronized embedding
-  optimization": short assignments are easier while the video queries still see the whole clip), with the
-  video-level class logits shared by all sub-clips; optionally also on the whole clip;
-* mode `sync` = L_f + L_clip, mode `video` = whole-clip tube loss only (Mask2Former-VIS), mode `frame` = L_f only.
+* video term: the video-level predictions are matched and supervised on short sub-clips ("synchronized
+  embedding optimization": short assignments are easier while the video queries still see the whole clip),
+  with the video-level class logits shared by all sub-clips; optionally also on the whole clip;
+* mode `sync` = L_f + L_clip, mode `video` = whole-clip tube loss only (Mask2Former-VIS), mode `frame` = L_f.
 
-Every term is CE (all queries, no-object weight 0.1) + BCE + dice on importance-sampled points, deep-supervised on
-all prediction sets. The returned dict holds already-weighted terms; its sum is the training loss.
-Key names: `loss_{ce|mask|dice}_{frame|video|sub<s>}` for the final prediction set, with `_<i>` appended for the
-earlier (auxiliary) set i.
+Every term is CE (all queries, no-object weight 0.1) + BCE + dice on importance-sampled points,
+deep-supervised on all prediction sets. The returned dict holds already-weighted terms; its sum is the
+training loss.
+Key names: `loss_{ce|mask|dice}_{frame|video|sub<s>}` for the final prediction set, with `_<i>` appended for
+the earlier (auxiliary) set i. Terms run in the order frame, sub-clips, whole clip (one RNG stream).
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ MODES = ("sync", "video", "frame")
 
 
 def subclip_windows(num_frames: int, length: int, stride: int = 1) -> list[list[int]]:
-    """Sliding windows of `length` frames every `stride` frames; a last window is added at the end when the stride
-    would skip the tail, and a clip shorter than `length` is one window."""
+    """Sliding windows of `length` frames every `stride` frames; a last window is added at the end when the
+    stride would skip the tail, and a clip shorter than `length` is one window."""
     if length < 1 or stride < 1:
         raise ValueError(f"sub-clip length and stride must be >= 1, got {length}, {stride}")
     if num_frames <= length:
@@ -44,7 +45,8 @@ def subclip_weights(loss_cfg: LossConfig, num_windows: int) -> list[float]:
         return [1.0 / num_windows] * num_windows
     weights = [float(w) for w in weights]
     if len(weights) != num_windows:
-        raise ValueError(f"subclip_weights has {len(weights)} entries but the clip gives {num_windows} sub-clips")
+        raise ValueError(f"subclip_weights has {len(weights)} entries but the clip gives {num_windows} "
+                         "sub-clips")
     return weights
 
 
@@ -76,7 +78,8 @@ def _pad_masks(masks: Tensor, padded_size: tuple[int, int]) -> Tensor:
 
 def prepare_targets(targets: list[dict], padded_size: tuple[int, int], num_frames: int,
                     device: torch.device | str | None = None) -> list[dict]:
-    """Tube targets per video (spec §5): padded float masks (N, T, Hp, Wp), instances empty in every frame removed."""
+    """Tube targets per video (spec §5): padded float masks (N, T, Hp, Wp); instances empty in every frame are
+    removed; "present" (N, T) says where each instance is visible."""
     out = []
     for i, tgt in enumerate(targets):
         masks = torch.as_tensor(tgt["masks"])
@@ -102,7 +105,8 @@ def prepare_targets(targets: list[dict], padded_size: tuple[int, int], num_frame
 
 
 def frame_targets(tubes: list[dict]) -> list[dict]:
-    """One target per (video, frame), videos outer: the instances visible in that frame, masks (N_t, 1, Hp, Wp)."""
+    """One target per (video, frame), videos outer: the instances visible in that frame, masks (N_t, 1, Hp,
+    Wp)."""
     out = []
     for tube in tubes:
         for t in range(tube["masks"].shape[1]):
@@ -147,11 +151,12 @@ class SetCriterion(nn.Module):
         """
         tubes, num_frames = self._tubes(outputs, targets)
         plan = self._plan(tubes, num_frames)
-        counts = self._reduce_counts([num for _, _, _, num in plan], tubes[0]["masks"].device if tubes else "cpu")
+        device = tubes[0]["masks"].device if tubes else "cpu"
+        counts = self._reduce_counts([num for _, _, _, num in plan], device)
 
         losses: dict[str, Tensor] = {}
         self.last_stats = {}
-        for (term, frames, weight, _), num_masks in zip(plan, counts):
+        for (term, frames, weight, _), num_masks in zip(plan, counts, strict=True):
             kind = "frame" if term == "frame" else "video"
             sets = self._prediction_sets(outputs, kind)
             if term == "frame":
@@ -179,7 +184,7 @@ class SetCriterion(nn.Module):
 
     # ------------------------------------------------------------------ internals
     def _tubes(self, outputs: dict, targets: list[dict]) -> tuple[list[dict], int]:
-        need = ("frame",) if self.mode == "frame" else ("video",) if self.mode == "video" else ("frame", "video")
+        need = {"frame": ("frame",), "video": ("video",), "sync": ("frame", "video")}[self.mode]
         for kind in need:
             if outputs.get(kind) is None:
                 raise ValueError(f"mode {self.mode!r} needs outputs[{kind!r}] but the model returned None")
@@ -200,7 +205,8 @@ class SetCriterion(nn.Module):
             plan.append(("frame", None, 1.0, float(sum(int(t["present"].sum()) for t in tubes))))
         if self.mode == "sync":
             windows = self.windows(num_frames)
-            for s, (frames, w) in enumerate(zip(windows, subclip_weights(self.cfg, len(windows)))):
+            weights = subclip_weights(self.cfg, len(windows))
+            for s, (frames, w) in enumerate(zip(windows, weights, strict=True)):
                 count = sum(int(t["present"][:, frames].any(1).sum()) for t in tubes)
                 plan.append((f"sub{s}", frames, w, float(count)))
         if self.mode == "video" or (self.mode == "sync" and self.cfg.full_clip_term):
@@ -229,7 +235,7 @@ class SetCriterion(nn.Module):
 
     @staticmethod
     def _flatten(pred: dict, kind: str, frames: list[int] | None) -> tuple[Tensor, Tensor]:
-        """-> logits (B', Q, K+1), masks (B', Q, T', h, w): frames become images, tubes are cut to the window."""
+        """-> logits (B', Q, K+1), masks (B', Q, T', h, w): frames become images, tubes are cut."""
         logits, masks = pred["logits"], pred["masks"]
         if kind == "frame":                                     # (B, T, Q, K+1), (B, T, Q, h, w)
             return logits.flatten(0, 1), masks.flatten(0, 1).unsqueeze(2)
@@ -240,12 +246,14 @@ class SetCriterion(nn.Module):
     def _set_losses(self, logits: Tensor, masks: Tensor, targets: list[dict],
                     num_masks: float) -> tuple[dict[str, Tensor], dict[str, float]]:
         indices = self.matcher(logits, masks, targets, generator=self.generator)
-        batch_idx = torch.cat([torch.full_like(src, b) for b, (src, _) in enumerate(indices)]).to(logits.device)
+        device = logits.device
+        batch_idx = torch.cat([torch.full_like(src, b) for b, (src, _) in enumerate(indices)]).to(device)
         src_idx = torch.cat([src for src, _ in indices]).to(logits.device)
 
         # classification: every query, unmatched ones -> no-object (index K), weighted mean
-        target_classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.int64, device=logits.device)
-        matched_labels = torch.cat([t["labels"][tgt] for t, (_, tgt) in zip(targets, indices)]).to(logits.device)
+        target_classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.int64, device=device)
+        matched_labels = torch.cat([t["labels"][tgt] for t, (_, tgt) in zip(targets, indices, strict=True)])
+        matched_labels = matched_labels.to(device)
         target_classes[batch_idx, src_idx] = matched_labels
         logits32 = logits.float()
         loss_ce = F.cross_entropy(logits32.transpose(1, 2), target_classes,
@@ -258,7 +266,8 @@ class SetCriterion(nn.Module):
             loss_mask, loss_dice = zero, zero
         else:
             src = masks[batch_idx, src_idx].float()                                   # (M, T', h, w)
-            tgt = torch.cat([t["masks"][j] for t, (_, j) in zip(targets, indices)]).to(src.device)
+            tgt = torch.cat([t["masks"][j] for t, (_, j) in zip(targets, indices, strict=True)])
+            tgt = tgt.to(src.device)
             m, t_len = src.shape[:2]
             src_frames = src.flatten(0, 1).unsqueeze(1)                              # (M·T', 1, h, w)
             with torch.no_grad():

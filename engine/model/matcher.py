@@ -1,9 +1,9 @@
 """Hungarian matching of predictions to ground truth (spec §4.1).
 
-One matcher serves frames and tubes: a prediction set is (B', Q) queries with class logits and masks of T' frames
-(T' = 1 for a frame, T' = sub-clip or clip length for a tube). The mask costs are evaluated on P random points drawn
-once per batch element and shared by every prediction, every GT instance and every frame of the tube, so the cost
-of a tube is computed on T'·P values.
+One matcher serves frames and tubes: a prediction set is (B', Q) queries with class logits and masks of T'
+frames (T' = 1 for a frame, T' = sub-clip or clip length for a tube). The mask costs are evaluated on P random
+points drawn once per batch element and shared by every prediction, every GT instance and every frame of the
+tube, so the cost of a tube is computed on T'·P values.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def batch_dice_cost(inputs: Tensor, targets: Tensor) -> Tensor:
 
 
 class HungarianMatcher:
-    """cost = w_cls·(−p[gt class]) + w_bce·BCE + w_dice·dice on shared random points; solved with scipy's LSA."""
+    """cost = w_cls·(−p[gt class]) + w_bce·BCE + w_dice·dice on shared random points; scipy's LSA."""
 
     def __init__(self, cost_class: float = 2.0, cost_mask: float = 5.0, cost_dice: float = 5.0,
                  num_points: int = 12544):
@@ -49,9 +49,9 @@ class HungarianMatcher:
                       point_coords: list[Tensor | None] | None = None) -> list[Tensor]:
         """Per batch element the (Q, N) float32 cost matrix.
 
-        logits (B', Q, K+1); masks (B', Q, T', h, w) mask logits; targets[b] = {"labels": (N,), "masks": (N, T', H, W)
-        float in [0, 1] on the same (padded) image extent as the predictions}. `point_coords[b]` (P, 2) overrides
-        the random draw (tests); otherwise P points are drawn per element with `generator`.
+        logits (B', Q, K+1); masks (B', Q, T', h, w) mask logits; targets[b] = {"labels": (N,), "masks":
+        (N, T', H, W) float in [0, 1] on the same (padded) image extent as the predictions}. `point_coords[b]`
+        (P, 2) overrides the random draw (tests); otherwise P points are drawn per element with `generator`.
         """
         if logits.shape[0] != len(targets) or masks.shape[:2] != logits.shape[:2]:
             raise ValueError(f"matcher got logits {tuple(logits.shape)}, masks {tuple(masks.shape)} "

@@ -4,6 +4,7 @@ Deformable-attention encoder over strides 8/16/32, one FPN step down to stride 4
 projection. Attribute names follow the official checkpoint (spec §10.2): input_proj, transformer.level_embed,
 transformer.encoder.layers.N.{self_attn, norm1, linear1, linear2, norm2}, mask_features, adapter_1, layer_1.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,7 +45,7 @@ def _c2_xavier_fill(conv: nn.Conv2d) -> None:
 
 
 class MSDeformAttnEncoderLayer(nn.Module):
-    """Post-norm: x = norm1(x + deform_attn(x + pos)); x = norm2(x + linear2(relu(linear1(x)))). Dropout is 0."""
+    """Post-norm: x = norm1(x + deform_attn(x + pos)); x = norm2(x + linear2(relu(linear1(x))))."""
 
     def __init__(self, d_model: int, d_ffn: int, n_levels: int, n_heads: int, n_points: int):
         super().__init__()
@@ -66,11 +67,14 @@ class MSDeformAttnEncoder(nn.Module):
 
     @staticmethod
     def reference_points(spatial_shapes: list[tuple[int, int]], n: int, device, dtype) -> torch.Tensor:
-        """Cell centres of every level, normalised to [0, 1]; (N, S, L, 2). No padding, so valid ratios are 1."""
+        """Cell centres of every level in [0, 1]; (N, S, L, 2). No padding mask, so valid ratios are 1."""
         refs = []
         for h, w in spatial_shapes:
-            ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype) + 0.5,
-                                    torch.arange(w, device=device, dtype=dtype) + 0.5, indexing="ij")
+            ys, xs = torch.meshgrid(
+                torch.arange(h, device=device, dtype=dtype) + 0.5,
+                torch.arange(w, device=device, dtype=dtype) + 0.5,
+                indexing="ij",
+            )
             refs.append(torch.stack((xs.reshape(-1) / w, ys.reshape(-1) / h), -1))
         ref = torch.cat(refs, 0)
         return ref[None, :, None, :].expand(n, -1, len(spatial_shapes), -1)
@@ -83,12 +87,22 @@ class MSDeformAttnEncoder(nn.Module):
 
 
 class MSDeformAttnTransformerEncoderOnly(nn.Module):
-    def __init__(self, d_model: int, nhead: int, num_encoder_layers: int, dim_feedforward: int,
-                 num_feature_levels: int, enc_n_points: int):
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        num_encoder_layers: int,
+        dim_feedforward: int,
+        num_feature_levels: int,
+        enc_n_points: int,
+    ):
         super().__init__()
-        self.encoder = MSDeformAttnEncoder([
-            MSDeformAttnEncoderLayer(d_model, dim_feedforward, num_feature_levels, nhead, enc_n_points)
-            for _ in range(num_encoder_layers)])
+        self.encoder = MSDeformAttnEncoder(
+            [
+                MSDeformAttnEncoderLayer(d_model, dim_feedforward, num_feature_levels, nhead, enc_n_points)
+                for _ in range(num_encoder_layers)
+            ]
+        )
         self.level_embed = nn.Parameter(torch.empty(num_feature_levels, d_model))
         for p in self.parameters():
             if p.dim() > 1:
@@ -99,39 +113,51 @@ class MSDeformAttnTransformerEncoderOnly(nn.Module):
         nn.init.normal_(self.level_embed)
 
     def forward(self, srcs: list[torch.Tensor], pos_embeds: list[torch.Tensor]) -> torch.Tensor:
-        """srcs/pos_embeds: per level (N, C, H, W) -> encoded tokens (N, S, C), levels concatenated in order."""
+        """srcs/pos_embeds: per level (N, C, H, W) -> encoded tokens (N, S, C), levels concatenated."""
         spatial_shapes = [tuple(s.shape[-2:]) for s in srcs]
         src = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], 1)
-        pos = torch.cat([(p.flatten(1).transpose(0, 1) + self.level_embed[i])[None]
-                         for i, p in enumerate(pos_embeds)], 1)
+        pos = torch.cat(
+            [(p.flatten(1).transpose(0, 1) + self.level_embed[i])[None] for i, p in enumerate(pos_embeds)], 1
+        )
         return self.encoder(src, pos, spatial_shapes)
 
 
 class MSDeformAttnPixelDecoder(nn.Module):
     """Backbone maps {res2..res5} -> (mask_features at stride 4, [memory at stride 32, 16, 8])."""
 
-    def __init__(self, in_channels: dict[str, int], conv_dim: int = 256, mask_dim: int = 256, nheads: int = 8,
-                 enc_layers: int = 6, enc_dim_feedforward: int = 1024, enc_n_points: int = 4):
+    def __init__(
+        self,
+        in_channels: dict[str, int],
+        conv_dim: int = 256,
+        mask_dim: int = 256,
+        nheads: int = 8,
+        enc_layers: int = 6,
+        enc_dim_feedforward: int = 1024,
+        enc_n_points: int = 4,
+    ):
         super().__init__()
-        self.in_features = ["res5", "res4", "res3"]          # low -> high resolution, as the official order
+        self.in_features = ["res5", "res4", "res3"]  # low -> high resolution, as the official order
         self.input_proj = nn.ModuleList()
         for name in self.in_features:
             proj = nn.Sequential(nn.Conv2d(in_channels[name], conv_dim, kernel_size=1), group_norm(conv_dim))
             nn.init.xavier_uniform_(proj[0].weight, gain=1)
             nn.init.constant_(proj[0].bias, 0)
             self.input_proj.append(proj)
-        self.transformer = MSDeformAttnTransformerEncoderOnly(conv_dim, nheads, enc_layers, enc_dim_feedforward,
-                                                              len(self.in_features), enc_n_points)
+        self.transformer = MSDeformAttnTransformerEncoderOnly(
+            conv_dim, nheads, enc_layers, enc_dim_feedforward, len(self.in_features), enc_n_points
+        )
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2)
         self.mask_dim = mask_dim
         self.mask_features = nn.Conv2d(conv_dim, mask_dim, kernel_size=1)
         _c2_xavier_fill(self.mask_features)
         self.maskformer_num_feature_levels = 3
         # FPN step from stride 8 to stride 4 (the official model has one such step: adapter_1 / layer_1)
-        self.adapter_1 = Conv2dNorm(in_channels["res2"], conv_dim, kernel_size=1, bias=False,
-                                    norm=group_norm(conv_dim))
-        self.layer_1 = Conv2dNorm(conv_dim, conv_dim, kernel_size=3, padding=1, bias=False,
-                                  norm=group_norm(conv_dim), relu=True)
+        self.adapter_1 = Conv2dNorm(
+            in_channels["res2"], conv_dim, kernel_size=1, bias=False, norm=group_norm(conv_dim)
+        )
+        self.layer_1 = Conv2dNorm(
+            conv_dim, conv_dim, kernel_size=3, padding=1, bias=False, norm=group_norm(conv_dim), relu=True
+        )
         _c2_xavier_fill(self.adapter_1)
         _c2_xavier_fill(self.layer_1)
 
@@ -150,9 +176,10 @@ class MSDeformAttnPixelDecoder(nn.Module):
             outs, start = [], 0
             for x in srcs:
                 h, w = x.shape[-2:]
-                outs.append(memory[:, start:start + h * w].transpose(1, 2).reshape(n, -1, h, w))
+                outs.append(memory[:, start : start + h * w].transpose(1, 2).reshape(n, -1, h, w))
                 start += h * w
-            y = self.adapter_1(features["res2"]) + F.interpolate(outs[-1], size=features["res2"].shape[-2:],
-                                                                 mode="bilinear", align_corners=False)
+            y = self.adapter_1(features["res2"]) + F.interpolate(
+                outs[-1], size=features["res2"].shape[-2:], mode="bilinear", align_corners=False
+            )
             y = self.layer_1(y)
             return self.mask_features(y), outs[: self.maskformer_num_feature_levels]

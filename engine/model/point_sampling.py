@@ -1,9 +1,9 @@
 """Point sampling for the mask costs and losses (spec §4.1).
 
-Mask2Former supervises masks on a few thousand points instead of every pixel: it keeps memory flat in the image
-size and lets prediction logits (stride 4) and ground truth (full resolution) be compared at the same continuous
-locations. Coordinates are normalised to [0, 1] x [0, 1] of the padded image, (x, y) order, so one coordinate means
-the same place on any grid that covers the padded image.
+Mask2Former supervises masks on a few thousand points instead of every pixel: it keeps memory flat in the
+image size and lets prediction logits (stride 4) and ground truth (full resolution) be compared at the same
+continuous locations. Coordinates are normalised to [0, 1] x [0, 1] of the padded image, (x, y) order, so one
+coordinate means the same place on any grid that covers the padded image.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from torch import Tensor
 def point_sample(input: Tensor, point_coords: Tensor, **kwargs) -> Tensor:
     """Bilinear values of `input` (N, C, H, W) at `point_coords` (N, P, 2) in [0, 1]^2 -> (N, C, P).
 
-    `grid_sample` wants [-1, 1] and a 2-D grid; align_corners=False so pixel centres sit at (i + 0.5) / H, which is
-    how a stride-4 prediction and a full-resolution mask of the same padded image line up.
+    `grid_sample` wants [-1, 1] and a 2-D grid; align_corners=False so pixel centres sit at (i + 0.5) / H,
+    which is how a stride-4 prediction and a full-resolution mask of the same padded image line up.
     """
     kwargs.setdefault("align_corners", False)
     grid = (2.0 * point_coords - 1.0).unsqueeze(2)               # (N, P, 1, 2)
@@ -46,8 +46,8 @@ def get_uncertain_point_coords_with_randomness(
     """Importance sampling of mask points (PointRend / Mask2Former training rule).
 
     Draw `oversample_ratio * num_points` uniform candidates, keep the `importance_sample_ratio * num_points`
-    most uncertain ones (by `uncertainty_func` of the logit there) and fill the rest with fresh uniform points, so
-    the loss looks mostly at the boundary without forgetting the interior.
+    most uncertain ones (by `uncertainty_func` of the logit there) and fill the rest with fresh uniform
+    points, so the loss looks mostly at the boundary without forgetting the interior.
 
     coarse_logits: (N, 1, H, W) mask logits. Returns (N, num_points, 2). Callers run it under no_grad.
     """

@@ -1,9 +1,10 @@
 """Sine position encodings (DETR family): 2-D for one frame, 3-D for a clip (spec §2.3, §2.4, §3.1).
 
-Both are pure functions of the map size, so they are cached per (shape, device, dtype); they carry no parameters
-and never need gradients. No padding mask is used anywhere (spec §2.1: padding is not masked), so the normalised
-coordinates are simply 1..H / H etc.
+Both are pure functions of the map size, so they are cached per (shape, device, dtype); they carry no
+parameters and never need gradients. No padding mask is used anywhere (spec §2.1: padding is not masked), so
+the normalised coordinates are simply 1..H / H etc.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,9 @@ class PositionEmbeddingSine(nn.Module):
         self._cache: dict[tuple, torch.Tensor] = {}
 
     @torch.no_grad()
-    def forward(self, h: int, w: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def forward(
+        self, h: int, w: int, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         key = (h, w, str(device), dtype)
         pos = self._cache.get(key)
         if pos is None:
@@ -66,12 +69,13 @@ class PositionEmbeddingSine3D(nn.Module):
         self._cache: dict[tuple, torch.Tensor] = {}
 
     @torch.no_grad()
-    def forward(self, t: int, h: int, w: int, device: torch.device,
-                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def forward(
+        self, t: int, h: int, w: int, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         key = (t, h, w, str(device), dtype)
         pos = self._cache.get(key)
         if pos is None:
-            spatial = self.spatial(h, w, device, torch.float32)                                 # (C, H, W)
+            spatial = self.spatial(h, w, device, torch.float32)  # (C, H, W)
             z = _sine(_axis_embed(t, device, self.scale), 2 * self.num_pos_feats, self.temperature)  # (T, C)
             pos = (spatial[None] + z[:, :, None, None]).contiguous().to(dtype)
             if len(self._cache) > 64:

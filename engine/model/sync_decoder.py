@@ -1,15 +1,17 @@
 """The synchronized masked-attention decoder of SyncVIS, design R-A (spec §2.4, §3).
 
-Two query sets run through the same Mask2Former decoder layers: frame-level queries (one set per frame, attending to
-that frame with a 2-D position code) and video-level queries (one set per video, attending to all frames of the clip
-with a 3-D code). After every layer the sets exchange information: each takes the N_k most confident embeddings of
-the other as keys/values of one shared attention (`sync_attn`), queried through an FFN transform of itself
-(`phi_video` / `phi_frame`), and moves towards the result with momentum lambda. With lambda = 0, or with one set
-switched off (`mode` video / frame), the decoder is exactly Mask2Former-VIS / per-frame Mask2Former.
+Two query sets run through the same Mask2Former decoder layers: frame-level queries (one set per frame,
+attending to that frame with a 2-D position code) and video-level queries (one set per video, attending to all
+frames of the clip with a 3-D code). After every layer the sets exchange information: each takes the N_k most
+confident embeddings of the other as keys/values of one shared attention (`sync_attn`), queried through an FFN
+transform of itself (`phi_video` / `phi_frame`), and moves towards the result with momentum lambda. With
+lambda = 0, or with one set switched off (`mode` video / frame), the decoder is exactly Mask2Former-VIS /
+per-frame Mask2Former.
 
-Attribute names follow the official predictor (spec §10.3) except the sync modules, which the checkpoint loader maps
-(multi_attn -> sync_attn, FFN_2 -> phi_frame, FFN_3 -> phi_video).
+Attribute names follow the official predictor (spec §10.3) except the sync modules, which the checkpoint
+loader maps (multi_attn -> sync_attn, FFN_2 -> phi_frame, FFN_3 -> phi_video).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,8 +46,14 @@ class CrossAttentionLayer(nn.Module):
         self.multihead_attn = nn.MultiheadAttention(d_model, nhead, dropout=0.0)
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(self, tgt: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None,
-                query_pos: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        query_pos: torch.Tensor,
+    ) -> torch.Tensor:
         """`key` already holds memory + memory_pos (computed once per level and forward)."""
         out = self.multihead_attn(tgt + query_pos, key, value, attn_mask=attn_mask, need_weights=False)[0]
         return self.norm(tgt + out)
@@ -68,7 +76,9 @@ class MLP(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int):
         super().__init__()
         dims = [input_dim] + [hidden_dim] * (num_layers - 1)
-        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims, dims[1:] + [output_dim]))
+        self.layers = nn.ModuleList(
+            nn.Linear(i, o) for i, o in zip(dims, dims[1:] + [output_dim], strict=True)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
@@ -88,12 +98,13 @@ def attention_mask(mask_logits: torch.Tensor, size: tuple[int, int], nheads: int
     """Mask2Former's masked-attention rule as a boolean mask for `nn.MultiheadAttention` (True = blocked).
 
     mask_logits: (N, Q, h, w) per frame or (N, Q, T, h, w) per video tube. Logits are resized bilinearly
-    (align_corners False) to `size`; a key is blocked where sigmoid < 0.5 (logit < 0); a query whose row would be
-    blocked everywhere (empty predicted mask at that level) is unblocked entirely. Returns (N * nheads, Q, S) with
-    S = [T *] size[0] * size[1], detached, rows repeated over heads (head-major within each batch element).
+    (align_corners False) to `size`; a key is blocked where sigmoid < 0.5 (logit < 0); a query whose row
+    would be blocked everywhere (empty predicted mask at that level) is unblocked entirely. Returns
+    (N * nheads, Q, S) with S = [T *] size[0] * size[1], detached, rows repeated over heads (head-major within
+    each batch element).
     """
     n, q = mask_logits.shape[:2]
-    x = mask_logits.detach().flatten(1, -3)                                  # (N, Q*[T], h, w)
+    x = mask_logits.detach().flatten(1, -3)  # (N, Q*[T], h, w)
     x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     blocked = x.reshape(n, q, -1) < 0
     blocked = blocked & ~blocked.all(-1, keepdim=True)
@@ -121,8 +132,9 @@ class SyncDecoder(nn.Module):
             self.transformer_cross_attention_layers.append(CrossAttentionLayer(c, cfg.nheads))
             self.transformer_ffn_layers.append(FFNLayer(c, cfg.dim_feedforward))
         self.decoder_norm = nn.LayerNorm(c)
-        # frame-level queries (official `query_feat`/`query_embed`) and video-level queries (`query_feat1/embed1`);
-        # all exist in every mode so one checkpoint serves all three views (see SyncVIS.unused_parameter_names).
+        # Frame-level queries (official `query_feat`/`query_embed`) and video-level queries (`query_feat1`/
+        # `query_embed1`) exist in every mode, so one checkpoint serves all three views (SyncVIS freezes the
+        # unused ones, see unused_parameter_names).
         self.query_feat = nn.Embedding(cfg.num_frame_queries, c)
         self.query_embed = nn.Embedding(cfg.num_frame_queries, c)
         self.query_feat1 = nn.Embedding(cfg.num_video_queries, c)
@@ -139,12 +151,18 @@ class SyncDecoder(nn.Module):
                 self.input_proj.append(nn.Sequential())
         self.class_embed = nn.Linear(c, cfg.num_classes + 1)
         self.mask_embed = MLP(c, c, cfg.mask_dim, 3)
-        # synchronization (spec §3.2 steps 3-4): one attention shared by both directions, one FFN per direction
+        # synchronization (spec §3.2 steps 3-4): one attention for both directions, one FFN per direction
         self.sync_attn = nn.MultiheadAttention(c, cfg.nheads, dropout=0.0)
         self.phi_frame = FFNLayer(c, cfg.dim_feedforward)
         self.phi_video = FFNLayer(c, cfg.dim_feedforward)
-        for m in (*self.transformer_self_attention_layers, *self.transformer_cross_attention_layers,
-                  *self.transformer_ffn_layers, self.sync_attn, self.phi_frame, self.phi_video):
+        for m in (
+            *self.transformer_self_attention_layers,
+            *self.transformer_cross_attention_layers,
+            *self.transformer_ffn_layers,
+            self.sync_attn,
+            self.phi_frame,
+            self.phi_video,
+        ):
             _xavier(m)
 
     # ------------------------------------------------------------------------------------------------ heads
@@ -152,22 +170,26 @@ class SyncDecoder(nn.Module):
         """(Q, N, C) states -> (N, Q, K+1) logits, without masks (cheap; used for selection)."""
         return self.class_embed(self.decoder_norm(x)).transpose(0, 1)
 
-    def _heads(self, x: torch.Tensor, mask_features: torch.Tensor, frames: int | None):
-        """(Q, N, C) -> normalised embeds (N, Q, C), logits (N, Q, K+1), masks (N, Q, h, w) or (N, Q, T, h, w).
+    def _heads(self, x: torch.Tensor, mask_features: torch.Tensor, tube: tuple[int, int, int] | None):
+        """(Q, N, C) -> normalised embeds (N, Q, C), logits (N, Q, K+1), masks (N, Q, [T,] h, w).
 
-        `frames` is None for per-frame states (N = B*T), else T for per-video states (N = B); mask_features is
-        (B*T, M, h, w) either way.
+        `tube` is None for per-frame states (N = B*T, mask_features (B*T, M, h, w)), else (T, h, w) for
+        per-video states (N = B, mask_features pre-arranged by `_video_mask_features` as (B, M, T*h*w)).
         """
         embeds = self.decoder_norm(x).transpose(0, 1)
         logits = self.class_embed(embeds)
         mask_embed = self.mask_embed(embeds)
-        if frames is None:
-            masks = torch.einsum("nqc,nchw->nqhw", mask_embed, mask_features)
+        if tube is None:
+            n, m, h, w = mask_features.shape
+            masks = torch.bmm(mask_embed, mask_features.view(n, m, h * w)).view(n, -1, h, w)
         else:
-            bt, m, h, w = mask_features.shape
-            masks = torch.einsum("bqc,btchw->bqthw", mask_embed,
-                                 mask_features.view(bt // frames, frames, m, h, w))
+            masks = torch.bmm(mask_embed, mask_features).view(*mask_embed.shape[:2], *tube)
         return embeds, logits, masks
+
+    def _video_mask_features(self, mask_features: torch.Tensor, b: int, t: int) -> torch.Tensor:
+        """(B*T, M, h, w) -> (B, M, T*h*w), once per forward, so every tube head is a single bmm."""
+        _, m, h, w = mask_features.shape
+        return mask_features.view(b, t, m, h * w).transpose(1, 2).reshape(b, m, t * h * w)
 
     # ------------------------------------------------------------------------------------- synchronization
     def _confidence(self, logits: torch.Tensor) -> torch.Tensor:
@@ -180,7 +202,7 @@ class SyncDecoder(nn.Module):
         raise ValueError(f"unknown sync selection {self.cfg.sync.selection!r}")
 
     def _select(self, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k most confident embeddings of every batch entry: (Q, N, C) -> indices (N, k), states (N, k, C).
+        """The k most confident embeddings per batch entry: (Q, N, C) -> indices (N, k), states (N, k, C).
 
         The indices are not differentiable; the gathered states are not detached, so gradients reach them.
         """
@@ -189,23 +211,35 @@ class SyncDecoder(nn.Module):
         states = torch.gather(x.transpose(0, 1), 1, idx[..., None].expand(-1, -1, x.shape[-1]))
         return idx, states
 
+    def _sync_attend(self, query: torch.Tensor, keys: torch.Tensor, want: bool):
+        """sync_attn(query, keys, keys). The head-averaged weights come from a second, detached call so that
+        asking for them never changes the output (the weight-returning kernel rounds differently)."""
+        agg = self.sync_attn(query, keys, keys, need_weights=False)[0]
+        weights = None
+        if want:
+            with torch.no_grad():
+                weights = self.sync_attn(query, keys, keys, need_weights=True, average_attn_weights=True)[1]
+        return agg, weights
+
     def _frame_to_video(self, xf, xv, b: int, t: int, want: bool):
         """Video queries absorb the top-N_k frame embeddings of every frame of their clip (T * N_k keys)."""
         k = min(self.cfg.sync.top_k, xf.shape[0])
-        idx, sel = self._select(xf, k)                                       # (B*T, k), (B*T, k, C)
-        keys = sel.reshape(b, t * k, -1).transpose(0, 1)                     # (T*k, B, C), frame-major
-        agg, weights = self.sync_attn(self.phi_video(xv), keys, keys, need_weights=want)
+        idx, sel = self._select(xf, k)  # (B*T, k), (B*T, k, C)
+        keys = sel.reshape(b, t * k, -1).transpose(0, 1)  # (T*k, B, C), frame-major
+        query = self.phi_video(xv)
+        agg, weights = self._sync_attend(query, keys, want)
         lam = self.cfg.sync.momentum
         xv = (1.0 - lam) * xv + lam * agg
-        info = (idx.view(b, t, k), weights) if want else None               # weights (B, Nv, T*k)
+        info = (idx.view(b, t, k), weights) if want else None  # weights (B, Nv, T*k)
         return xv, info
 
     def _video_to_frame(self, xf, xv, b: int, t: int, want: bool):
         """Frame queries absorb the top-N_k video embeddings of their video."""
         k = min(self.cfg.sync.top_k, xv.shape[0])
-        idx, sel = self._select(xv, k)                                       # (B, k), (B, k, C)
-        keys = sel.repeat_interleave(t, dim=0).transpose(0, 1)               # (k, B*T, C)
-        agg, weights = self.sync_attn(self.phi_frame(xf), keys, keys, need_weights=want)
+        idx, sel = self._select(xv, k)  # (B, k), (B, k, C)
+        keys = sel.repeat_interleave(t, dim=0).transpose(0, 1)  # (k, B*T, C)
+        query = self.phi_frame(xf)
+        agg, weights = self._sync_attend(query, keys, want)
         lam = self.cfg.sync.momentum
         xf = (1.0 - lam) * xf + lam * agg
         info = (idx, weights.view(b, t, xf.shape[0], k)) if want else None  # weights (B, T, Nf, k)
@@ -219,14 +253,16 @@ class SyncDecoder(nn.Module):
             f = self.input_proj[lvl](features[lvl])
             bt, c, h, w = f.shape
             sizes.append((h, w))
-            src = f.flatten(2) + self.level_embed.weight[lvl][None, :, None]          # (B*T, C, HW)
+            src = f.flatten(2) + self.level_embed.weight[lvl][None, :, None]  # (B*T, C, HW)
             if self.use_frame:
-                value = src.permute(2, 0, 1)                                           # (HW, B*T, C)
+                value = src.permute(2, 0, 1)  # (HW, B*T, C)
                 pos = self.pe_layer(h, w, f.device, f.dtype).flatten(1).transpose(0, 1)[:, None]
                 frame_mem.append((value + pos, value))
             if self.use_video:
                 value = src.view(b, t, c, h * w).permute(1, 3, 0, 2).reshape(t * h * w, b, c)
-                pos = self.pe_layer_3d(t, h, w, f.device, f.dtype).permute(0, 2, 3, 1).reshape(t * h * w, 1, c)
+                pos = (
+                    self.pe_layer_3d(t, h, w, f.device, f.dtype).permute(0, 2, 3, 1).reshape(t * h * w, 1, c)
+                )
                 video_mem.append((value + pos, value))
         return frame_mem, video_mem, sizes
 
@@ -236,12 +272,19 @@ class SyncDecoder(nn.Module):
         x = self.transformer_self_attention_layers[i](x, pos)
         return self.transformer_ffn_layers[i](x)
 
-    def forward(self, features: list[torch.Tensor], mask_features: torch.Tensor, batch: int, frames: int,
-                return_internals: bool = False) -> dict[str, Any]:
+    def forward(
+        self,
+        features: list[torch.Tensor],
+        mask_features: torch.Tensor,
+        batch: int,
+        frames: int,
+        return_internals: bool = False,
+    ) -> dict[str, Any]:
         """features: [stride 32, 16, 8] maps (B*T, C, H_l, W_l); mask_features (B*T, M, h, w)."""
         b, t = batch, frames
         bt = b * t
         frame_mem, video_mem, sizes = self._memories(features, b, t)
+        video_mask_features = self._video_mask_features(mask_features, b, t) if self.use_video else None
         sync = self.use_frame and self.use_video
         xf = pf = xv = pv = None
         if self.use_frame:
@@ -252,7 +295,9 @@ class SyncDecoder(nn.Module):
             pv = self.query_embed1.weight[:, None].expand(-1, b, -1)
 
         preds: list[dict[str, Any]] = []
-        internals: dict[str, list] = {k: [] for k in ("f2v_selected", "f2v_weights", "v2f_selected", "v2f_weights")}
+        internals: dict[str, list] = {
+            k: [] for k in ("f2v_selected", "f2v_weights", "v2f_selected", "v2f_weights")
+        }
         mask_f = mask_v = None
 
         def predict(level_next: int | None) -> None:
@@ -264,7 +309,7 @@ class SyncDecoder(nn.Module):
                 if level_next is not None:
                     mask_f = attention_mask(masks, sizes[level_next], self.nheads)
             if self.use_video:
-                emb, logits, masks = self._heads(xv, mask_features, t)
+                emb, logits, masks = self._heads(xv, video_mask_features, (t, *mask_features.shape[-2:]))
                 p["video"] = {"embeds": emb, "logits": logits, "masks": masks}
                 if level_next is not None:
                     mask_v = attention_mask(masks, sizes[level_next], self.nheads)
@@ -317,8 +362,10 @@ class SyncDecoder(nn.Module):
         out: dict[str, Any] = {
             "video": video_view(final["video"], True),
             "frame": frame_view(final["frame"], True),
-            "aux": [{"video": video_view(p["video"], False), "frame": frame_view(p["frame"], False)}
-                    for p in preds[:-1]],
+            "aux": [
+                {"video": video_view(p["video"], False), "frame": frame_view(p["frame"], False)}
+                for p in preds[:-1]
+            ],
         }
         if return_internals:
             out["internals"] = self._internals(preds, internals, b, t)
@@ -327,10 +374,16 @@ class SyncDecoder(nn.Module):
     def _internals(self, preds, internals, b: int, t: int) -> dict[str, torch.Tensor | None]:
         """Detached per-layer diagnostics; entries of an absent query set or of the sync step are None."""
         res: dict[str, torch.Tensor | None] = {}
-        res["frame_probs"] = (torch.stack([p["frame"]["logits"].softmax(-1) for p in preds]).unflatten(1, (b, t))
-                              .detach() if self.use_frame else None)
-        res["video_probs"] = (torch.stack([p["video"]["logits"].softmax(-1) for p in preds]).detach()
-                              if self.use_video else None)
+        res["frame_probs"] = (
+            torch.stack([p["frame"]["logits"].softmax(-1) for p in preds]).unflatten(1, (b, t)).detach()
+            if self.use_frame
+            else None
+        )
+        res["video_probs"] = (
+            torch.stack([p["video"]["logits"].softmax(-1) for p in preds]).detach()
+            if self.use_video
+            else None
+        )
         for key in ("f2v_selected", "f2v_weights", "v2f_selected", "v2f_weights"):
             res[key] = torch.stack(internals[key]).detach() if internals and internals[key] else None
         return res

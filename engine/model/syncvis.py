@@ -1,8 +1,9 @@
 """SyncVIS (design R-A): backbone -> pixel decoder -> synchronized video/frame query decoder (spec §1-§3).
 
-`model(frames)` takes a clip batch (B, T, 3, H, W) of RGB values on the 0-255 scale and returns the dict described
-in `SyncVIS.forward`; that dict is the interface of the criterion, training and inference.
+`model(frames)` takes a clip batch (B, T, 3, H, W) of RGB values on the 0-255 scale and returns the dict
+described in `SyncVIS.forward`; that dict is the interface of the criterion, training and inference.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,32 +43,42 @@ class SyncVIS(nn.Module):
         if cfg.hidden_dim % cfg.nheads or cfg.conv_dim % cfg.nheads:
             raise ValueError("hidden_dim and conv_dim must be divisible by nheads")
         self.cfg = cfg
+        self._mode = cfg.mode
         self.backbone = build_backbone(cfg.backbone, cfg.frozen_bn)
-        pixel_decoder = MSDeformAttnPixelDecoder(self.backbone.out_channels, cfg.conv_dim, cfg.mask_dim, cfg.nheads,
-                                                 cfg.enc_layers, cfg.enc_dim_feedforward, cfg.enc_n_points)
+        pixel_decoder = MSDeformAttnPixelDecoder(
+            self.backbone.out_channels,
+            cfg.conv_dim,
+            cfg.mask_dim,
+            cfg.nheads,
+            cfg.enc_layers,
+            cfg.enc_dim_feedforward,
+            cfg.enc_n_points,
+        )
         self.sem_seg_head = SemSegHead(pixel_decoder, SyncDecoder(cfg, cfg.conv_dim))
         self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(-1, 1, 1), persistent=False)
-        # Parameters of the other query set / the sync step stay in the model (one checkpoint for all modes) but
-        # are frozen when the mode does not use them, so optimisers and gradient checks skip them.
+        # Parameters of the other query set / the sync step stay in the model (one checkpoint for all modes)
+        # but are frozen when the mode does not use them, so optimisers and gradient checks skip them.
+        unused = set(self.unused_parameter_names())
         for name, p in self.named_parameters():
-            if name in self.unused_parameter_names():
+            if name in unused:
                 p.requires_grad_(False)
 
     @property
     def mode(self) -> str:
-        return self.cfg.mode
+        """sync, video or frame; fixed when the model is built (build another model to change it)."""
+        return self._mode
 
     def unused_parameter_names(self) -> list[str]:
-        """Names of parameters that the configured mode never touches (frozen at construction)."""
-        prefixes = tuple("sem_seg_head.predictor." + p for p in _UNUSED[self.cfg.mode])
+        """Names of parameters that the model's mode never touches (frozen at construction)."""
+        prefixes = tuple("sem_seg_head.predictor." + p for p in _UNUSED[self._mode])
         return [n for n, _ in self.named_parameters() if prefixes and n.startswith(prefixes)]
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def preprocess(self, frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """(B, T, 3, H, W) 0-255 RGB -> normalised, zero-padded (B*T, 3, Hp, Wp), padded size multiple of 32."""
+        """(B, T, 3, H, W) 0-255 RGB -> normalised, zero-padded (B*T, 3, Hp, Wp); Hp, Wp multiples of 32."""
         if frames.dim() != 5 or frames.shape[2] != 3:
             raise ValueError(f"frames must be (B, T, 3, H, W), got {tuple(frames.shape)}")
         if not frames.is_floating_point():
@@ -86,15 +97,18 @@ class SyncVIS(nn.Module):
         """Predictions for a batch of clips.
 
         Returns {"video", "frame", "aux", "padded_size", "image_size"[, "internals"]}:
-          video: {"logits": (B, Nv, K+1), "masks": (B, Nv, T, h, w), "embeds": (B, Nv, C)} (None in frame mode)
-          frame: {"logits": (B, T, Nf, K+1), "masks": (B, T, Nf, h, w), "embeds": (B, T, Nf, C)} (None in video
-                 mode)
-          aux: dec_layers dicts {"video": {logits, masks} | None, "frame": {logits, masks} | None}, the initial
-               prediction first; masks are logits at stride 4 of the padded size (h = Hp / 4, w = Wp / 4);
-               embeds are the final query states after decoder_norm.
-          internals (only if asked, detached): frame_probs (L+1, B, T, Nf, K+1), video_probs (L+1, B, Nv, K+1),
+          video: {"logits": (B, Nv, K+1), "masks": (B, Nv, T, h, w), "embeds": (B, Nv, C)}
+                 (None in frame mode)
+          frame: {"logits": (B, T, Nf, K+1), "masks": (B, T, Nf, h, w), "embeds": (B, T, Nf, C)}
+                 (None in video mode)
+          aux: dec_layers dicts {"video": {logits, masks} | None, "frame": {logits, masks} | None},
+               the initial prediction first.
+          Masks are logits at stride 4 of the padded size (h = Hp / 4, w = Wp / 4); embeds are the final
+          query states after decoder_norm.
+          internals (only if asked, detached; entries that a mode lacks are None):
+               frame_probs (L+1, B, T, Nf, K+1), video_probs (L+1, B, Nv, K+1),
                f2v_selected (L, B, T, N_k), f2v_weights (L, B, Nv, T*N_k) (keys frame-major: t * N_k + j),
-               v2f_selected (L, B, N_k), v2f_weights (L, B, T, Nf, N_k); entries that a mode lacks are None.
+               v2f_selected (L, B, N_k), v2f_weights (L, B, T, Nf, N_k).
         """
         b, t, _, h, w = frames.shape
         x, padded = self.preprocess(frames)

@@ -1,0 +1,271 @@
+"""The `infer`, `train` and `export` commands (registered with engine.cli on import)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.cli import command
+from engine.errors import InputError
+from engine.progress import ConsoleProgress
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------------ infer
+def _infer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, help="a video file, a frame folder, or a YTVIS dataset folder")
+    p.add_argument("--checkpoint", required=True, type=Path, help="model checkpoint (.pt)")
+    p.add_argument("-o", "--out", required=True, type=Path,
+                   help="results JSON to write (YTVIS results format)")
+    p.add_argument("--mode", choices=("sync", "video", "frame"),
+                   help="read-out (default: the checkpoint's mode)")
+    p.add_argument("--window", type=int, help="frames per inference window (default: the preset's)")
+    p.add_argument("--top-k", type=int, help="detections per video (default 10)")
+    p.add_argument("--short-side", type=int, help="test resize of the short side (0 = native)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--eval", action="store_true", help="with a dataset folder: print the YTVIS metrics")
+
+
+def _infer_config(args: argparse.Namespace, meta: dict):
+    """The checkpoint's inference settings (saved by training: extra["infer"], else its preset's), then the
+    command line on top."""
+    import dataclasses
+
+    from engine.config import PRESETS, InferConfig
+
+    extra = meta.get("extra") or {}
+    preset_name = extra.get("preset") or (meta.get("provenance") or {}).get("preset")
+    if isinstance(extra.get("infer"), dict):
+        names = {f.name for f in dataclasses.fields(InferConfig)}
+        cfg = InferConfig(**{k: v for k, v in extra["infer"].items() if k in names})
+    elif preset_name in PRESETS:
+        cfg = PRESETS[preset_name]().infer
+    else:
+        cfg = InferConfig()
+    if args.window is not None:
+        if args.window < 1:
+            raise InputError(None, f"--window must be at least 1, got {args.window}")
+        cfg.window = args.window
+    if args.top_k is not None:
+        cfg.top_k = args.top_k
+    if args.short_side is not None:
+        cfg.short_side = args.short_side
+    cfg.device = args.device
+    cfg.mode = args.mode
+    return cfg
+
+
+def _category_map(class_names: list[str], dataset) -> list[int]:
+    """label index -> dataset category id, by name; by position when the dataset's names differ but the counts
+    match (a dataset exported with renamed classes)."""
+    if dataset is None:
+        return list(range(1, len(class_names) + 1))
+    by_name = {c.name: c.id for c in dataset.categories}
+    if all(n in by_name for n in class_names):
+        return [by_name[n] for n in class_names]
+    ids = sorted(c.id for c in dataset.categories)
+    if len(ids) == len(class_names):
+        log.warning("class names of the checkpoint and the dataset differ; mapping by position")
+        return ids
+    raise InputError(None, f"the checkpoint's classes ({', '.join(class_names)}) do not match the dataset's "
+                           f"({', '.join(c.name for c in dataset.categories)})")
+
+
+@command("infer", "run SyncVIS over a video, a frame folder or a dataset folder")(_infer_args)
+def _infer(args: argparse.Namespace) -> int:
+    from engine.data.video import VideoReader
+    from engine.data.ytvis import ANNOTATION_FILE, Dataset, save_results
+    from engine.inference import FrameFiles, infer, resolve_mode
+    from engine.model.checkpoint import load_checkpoint
+
+    if not args.input.exists():
+        raise InputError(args.input, "no such file or folder")
+    model, meta = load_checkpoint(args.checkpoint, device="cpu")
+    class_names = list(meta.get("class_names") or [f"class {i + 1}" for i in range(model.cfg.num_classes)])
+    cfg = _infer_config(args, meta)
+    try:
+        resolve_mode(model.cfg.mode, cfg.mode)
+    except ValueError as e:
+        raise InputError(args.checkpoint, str(e)) from None
+    dataset = None
+    if args.input.is_dir() and (args.input / ANNOTATION_FILE).is_file():
+        dataset = Dataset.from_folder(args.input)
+        jobs = [(v.id, FrameFiles(dataset.frame_paths(v), v.width, v.height)) for v in dataset.videos]
+    else:
+        jobs = [(1, VideoReader(args.input, cache_size=2))]
+    if args.eval and dataset is None:
+        raise InputError(args.input, "--eval needs a dataset folder (with annotations.json)")
+    cat_of = _category_map(class_names, dataset)
+    total = sum(len(src) for _, src in jobs)
+    results = []
+    done = 0
+    with ConsoleProgress("infer", unit="frame") as bar:
+        for vid, src in jobs:
+            pred = infer(src, model, cfg, class_names=class_names, checkpoint=str(args.checkpoint),
+                         progress=lambda d, _t, base=done: bar(base + d, total),
+                         on_notice=lambda m: print(f"note: {m}"))
+            done += len(src)
+            for r in pred.to_ytvis_results(vid):
+                results.append({**r, "category_id": cat_of[r["category_id"] - 1]})
+            close = getattr(src, "close", None)
+            if close is not None:
+                close()
+    save_results(args.out, results)
+    print(f"wrote {len(results)} predictions for {len(jobs)} video(s) to {args.out}")
+    if args.eval:
+        from engine.evaluation import evaluate
+
+        print(evaluate(dataset, results).format_table())
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ train
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, help="training dataset folder (YTVIS layout)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (events.jsonl, checkpoints)")
+    p.add_argument("--preset", default="tiny", help="tiny | r50 | swinl")
+    p.add_argument("--mode", default="sync", choices=("sync", "video", "frame"))
+    p.add_argument("--init", type=Path, help="checkpoint to fine-tune from")
+    p.add_argument("--iters", type=int, help="iterations (LR steps scale with it)")
+    p.add_argument("--val", type=Path,
+                   help="validation dataset folder (default: hold out some training videos)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--num-frames", type=int, help="frames per training clip (T)")
+    p.add_argument("--batch", type=int, help="videos per iteration, all processes together")
+    p.add_argument("--lr", type=float, help="base learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--check-replicas", action="store_true",
+                   help="debug: every process writes a checksum of its weights to OUT/replicas/ at the end")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, e.g. --set eval_every=200 --set loss.num_points=1024 (repeatable)")
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(None, f"--set needs KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+@command("train", "train or fine-tune SyncVIS on a YTVIS dataset folder (torchrun for many GPUs)")(
+    _train_args)
+def _train(args: argparse.Namespace) -> int:
+    from engine.train import train
+
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING, format="%(message)s")
+    try:
+        overrides = _parse_overrides(args.set)
+        bar = ConsoleProgress("train", unit="it") if rank0 else None
+        try:
+            path = train(args.data, args.out, preset=args.preset, mode=args.mode, init=args.init,
+                         iters=args.iters, num_frames=args.num_frames, batch_size=args.batch, lr=args.lr,
+                         device=args.device,
+                         val_dir=args.val, resume=args.resume, seed=args.seed, overrides=overrides,
+                         progress=bar, check_replicas=args.check_replicas)
+        finally:
+            if bar is not None:
+                bar.close()
+    except (ValueError, KeyError) as e:
+        raise InputError(None, str(e)) from None
+    if rank0:
+        print(f"checkpoint: {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ export
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", required=True, choices=("davis", "ytvis"))
+    p.add_argument("--data", type=Path, help="dataset folder (or ground-truth JSON) the results belong to")
+    p.add_argument("--results", type=Path,
+                   help="results JSON (davis: default = the dataset's own annotations)")
+    p.add_argument("-o", "--out", required=True, type=Path, help="davis: output folder; ytvis: JSON file")
+    p.add_argument("--min-score", type=float, default=0.5, help="davis: drop predictions below this score")
+
+
+def davis_palette() -> list[int]:
+    """The DAVIS / PASCAL VOC colour map: object id i gets the colour from the bit-interleaved id."""
+    pal = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal += [r, g, b]
+    return pal
+
+
+def export_davis(dataset, objects: list[dict], out_dir: Path, min_score: float = 0.5) -> int:
+    """One palette PNG per frame: OUT/<video>/<frame>.png with object ids 1..n (by descending score; where
+    objects overlap the higher score is drawn on top). Returns the number of PNGs."""
+    from PIL import Image
+
+    from engine.data import masks as mask_utils
+
+    pal = davis_palette()
+    count = 0
+    for v in dataset.videos:
+        objs = [o for o in objects if o["video_id"] == v.id and o.get("score", 1.0) >= min_score]
+        objs.sort(key=lambda o: -o.get("score", 1.0))
+        folder = out_dir / v.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for t, name in enumerate(v.file_names):
+            canvas = np.zeros((v.height, v.width), np.uint8)
+            for oid in range(len(objs), 0, -1):   # lowest score first, so the best ends up on top
+                seg = objs[oid - 1]["segmentations"][t]
+                if seg is not None:
+                    canvas[mask_utils.decode(seg)] = min(oid, 255)
+            img = Image.fromarray(canvas, mode="P")
+            img.putpalette(pal)
+            img.save(folder / (Path(name).stem + ".png"))
+            count += 1
+    return count
+
+
+@command("export", "convert results/annotations: DAVIS palette PNGs, or a validated, normalised YTVIS JSON")(
+    _export_args)
+def _export(args: argparse.Namespace) -> int:
+    from engine.data.ytvis import Dataset, _read_json, check_results, save_results
+
+    dataset = None
+    if args.data is not None:
+        dataset = (Dataset.from_folder(args.data, check_frames=False) if args.data.is_dir()
+                   else Dataset.load(args.data))
+    if args.format == "davis":
+        if dataset is None:
+            raise InputError(None, "--format davis needs --data (the dataset the results belong to)")
+        if args.results is not None:
+            objects = check_results(_read_json(args.results), dataset, args.results)
+        else:
+            objects = [{"video_id": a.video_id, "score": 1.0, "segmentations": a.segmentations}
+                       for a in dataset.instances]
+        n = export_davis(dataset, objects, args.out, args.min_score)
+        print(f"wrote {n} palette PNGs to {args.out}")
+        return 0
+    src = args.results or args.data
+    if src is None:
+        raise InputError(None, "--format ytvis needs --results (a results file) or --data (a ground-truth "
+                               "file)")
+    doc = _read_json(src if src.is_file() else src / "annotations.json")
+    if isinstance(doc, list):
+        save_results(args.out, check_results(doc, dataset, src))
+        print(f"wrote {len(doc)} results to {args.out}")
+    else:
+        Dataset.from_json(doc, src).save(args.out)
+        print(f"wrote a ground-truth file to {args.out}")
+    return 0
