@@ -1,7 +1,12 @@
 """SyncVIS Studio entry point: no arguments (or a video path) opens the window; a command name runs headless."""
 from __future__ import annotations
 
+import os
 import sys
+
+# Idle OpenMP threads must sleep, not spin: on a shared 2-core laptop spinning threads made torch 5-10x slower
+# (bench/bench_model_speed.py). Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         self._fv_key: tuple[int, int] | None = None   # what the frame-vs-video curves show
         self._agg_key: tuple | None = None            # what the aggregation heatmap shows
         self._agg_reverse_at: tuple | None = None
+        self._bottom_before_compare: int | None = None  # bottom dock height before Compare enlarged it
         # (id(prediction), window start) -> {frame: [RLE per frame query]}
         self._query_masks: dict[tuple[int, int], dict[int, list[dict]]] = {}
         self._query_jobs: dict[int, tuple[int, int]] = {}
@@ -1171,7 +1172,19 @@ class MainWindow(QMainWindow):
             combo.blockSignals(False)
         self._compare = [CompareSource(c.currentData(), c.currentText()) for c in self.compare_combos
                          if c.currentData()]
-        self.compare.set_num_panes(max(1, len(self._compare)))
+        self._set_compare_panes(max(1, len(self._compare)))
+
+    def _set_compare_panes(self, n: int) -> None:
+        """Show n panes. Work-around for CompareView: a hidden pane stays zoom-linked to pane 0 and, having
+        another size, drags the shared range on every resize (frames end up a third of the pane); unlink it
+        while hidden."""
+        self.compare.set_num_panes(n)
+        panes = getattr(self.compare, "_panes", [])
+        for i, c in enumerate(panes[1:], start=1):
+            lead = panes[0].view_box if i < n else None
+            c.view_box.setXLink(lead)
+            c.view_box.setYLink(lead)
+        QTimer.singleShot(60, self.compare.fit_view)
 
     def add_compare_checkpoint(self, path: str) -> None:
         for combo in self.compare_combos:
@@ -1209,19 +1222,24 @@ class MainWindow(QMainWindow):
             key = c.currentData()
             if key:
                 self._compare.append(old.get(key) or CompareSource(key, c.currentText()))
-        self.compare.set_num_panes(max(1, len(self._compare)))
+        self._set_compare_panes(max(1, len(self._compare)))
         self._update_compare_panes()
-        QTimer.singleShot(0, self.compare.fit_view)  # pane widths changed
+        QTimer.singleShot(60, self.compare.fit_view)  # pane widths changed
 
     def _on_compare_visible(self, visible: bool) -> None:
         """Side-by-side panes need room: give the bottom area about 45 % of the height while Compare shows,
         and refit the panes (they were laid out while hidden)."""
         if not visible:
+            before, self._bottom_before_compare = self._bottom_before_compare, None
+            if before is not None and self.dock_timeline.isVisible() and not self.dock_timeline.isFloating():
+                QTimer.singleShot(0, lambda: self.resizeDocks([self.dock_timeline], [before],
+                                                              Qt.Orientation.Vertical))
             return
         if self.dock_compare.height() < self.height() * 0.35 and not self.dock_compare.isFloating():
+            self._bottom_before_compare = self.dock_compare.height()
             self.resizeDocks([self.dock_compare], [int(self.height() * 0.45)], Qt.Orientation.Vertical)
         self._update_compare_panes()
-        QTimer.singleShot(0, self.compare.fit_view)
+        QTimer.singleShot(60, self.compare.fit_view)
 
     def _reset_compare_results(self, keep_checkpoints: bool = False) -> None:
         for s in self._compare:

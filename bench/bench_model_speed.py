@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_model_speed.py                   # tiny, 320x192, T = 12, 2 threads, 3 modes
     .venv/bin/python bench/bench_model_speed.py --r50 --threads 1 --repeats 2
+    .venv/bin/python bench/bench_model_speed.py --spin-wait      # OpenMP's default (active) waiting
 
 Prints parameters and frames per second per mode, plus the split between backbone, pixel decoder and decoder.
 The machine is often shared: besides wall-clock fps it prints "cpu fps" (frames / CPU seconds of this
@@ -16,7 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+# Threads that spin while waiting make two-thread runs several times slower when other processes share the two
+# cores; passive waiting must be set before torch (its OpenMP runtime) loads. --spin-wait keeps the default.
+if "--spin-wait" not in sys.argv:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -76,9 +82,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--r50", action="store_true", help="also time the r50 preset (slow on CPU)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--spin-wait", action="store_true", help="leave OMP_WAIT_POLICY unset (OpenMP default)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.device}; {_load()}")
+    wait = os.environ.get("OMP_WAIT_POLICY", "default")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads (OMP_WAIT_POLICY {wait}), {args.device}; "
+        f"{_load()}"
+    )
     presets = [args.preset] + (["r50"] if args.r50 and args.preset != "r50" else [])
     for name in presets:
         repeats = args.repeats if name == args.preset else max(1, min(args.repeats, 2))

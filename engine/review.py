@@ -241,7 +241,7 @@ def uncertainty_cues(pred: VideoPrediction) -> list[list[_Cue]]:
             if both.size and ft.category_id != t.category_id:
                 text = (f"track {t.id}: frame level says {cname(ft.category_id)}, "
                         f"video level {cname(t.category_id)}")
-                cues[int(both[0])].append(_Cue(0.6, t.id, text, CLASS_FLIP))
+                cues[int(both[0])].append(_Cue(0.6, t.id, text, DISAGREE))
     # class flips of a video query between windows
     prev: dict[int, int] = {}
     for w in pred.windows:

@@ -309,7 +309,7 @@ def visible_tracks_on(pred, frame):
     return out
 
 
-def test_run_engine_fills_every_view(ran):
+def test_run_engine_fills_every_view(ran, qtbot):
     win, pred = ran
     assert pred.complete and pred.num_frames == N and pred.tracks and pred.frame_tracks and pred.windows
     assert win.doc.run.complete and win.doc.run.frames_done == N
@@ -349,10 +349,10 @@ def test_run_engine_fills_every_view(ran):
     win.doc.set_visible(tid, False)
     assert not any(o_tid == tid for o_tid, _ in win.doc.masks_at(win.current))
     win.doc.set_visible(tid, True)
-    win.toggle_overlays()
-    assert not win.canvas.overlays_visible()
-    win.toggle_overlays()
-    assert win.canvas.overlays_visible()
+    qtbot.keyClick(win.canvas, Qt.Key.Key_V)
+    assert not win.canvas.overlays_visible() and win.doc.masks_at(win.current) == []
+    qtbot.keyClick(win.canvas, Qt.Key.Key_V)
+    assert win.canvas.overlays_visible() and len(win.doc.masks_at(win.current)) == len(masks)
 
 
 def test_review_queue_and_u_key(ran, qtbot):

@@ -72,6 +72,11 @@ def test_round_trip_gives_identical_outputs(tmp_path):
         for key in ("logits", "masks"):
             torch.testing.assert_close(a[kind][key], b[kind][key], rtol=0, atol=0)
     assert read_meta(path)["class_names"] == NAMES
+    # a DataParallel / DDP wrapper saves the same names
+    wrapped = save_checkpoint(tmp_path / "dp.pt", torch.nn.DataParallel(model), NAMES, {})
+    again, _ = load_checkpoint(wrapped)
+    for k, v in again.state_dict().items():
+        torch.testing.assert_close(v, model.state_dict()[k], rtol=0, atol=0)
 
 
 def test_fp16_storage_is_smaller_and_close(tmp_path):
@@ -339,3 +344,124 @@ def test_shape_mismatch_is_reported_not_fatal():
     torch.testing.assert_close(dst.state_dict()[f"{_PRED}decoder_norm.weight"], before)
     torch.testing.assert_close(dst.state_dict()[f"{_PRED}decoder_norm.bias"], sd[f"{_PRED}decoder_norm.bias"])
     assert "shape mismatch" in report.summary()
+
+
+def _spec_official_state_dict(cfg: ModelConfig, single_query_set: bool) -> dict[str, torch.Tensor]:
+    """An official SyncVIS (R-B) R-50 state dict written from the key and shape tables of spec §10.1-§10.3
+    alone, so our module names are checked against the spec, not against themselves."""
+    g = torch.Generator().manual_seed(5)
+    sd: dict[str, torch.Tensor] = {}
+
+    def put(name, *shape):
+        sd[name] = torch.randn(*shape, generator=g)
+
+    def norm(prefix, ch, bn=True):
+        for leaf in ("weight", "bias") + (("running_mean", "running_var") if bn else ()):
+            put(f"{prefix}.{leaf}", ch)
+
+    # §10.1 backbone: detectron2 ResNet-50
+    put("backbone.stem.conv1.weight", 64, 3, 7, 7)
+    norm("backbone.stem.conv1.norm", 64)
+    c_in = 64
+    for stage, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True), start=2):
+        out = width * 4
+        for b in range(blocks):
+            p = f"backbone.res{stage}.{b}"
+            put(f"{p}.conv1.weight", width, c_in if b == 0 else out, 1, 1)
+            put(f"{p}.conv2.weight", width, width, 3, 3)
+            put(f"{p}.conv3.weight", out, width, 1, 1)
+            for k in (1, 2, 3):
+                norm(f"{p}.conv{k}.norm", out if k == 3 else width)
+            if b == 0:
+                put(f"{p}.shortcut.weight", out, c_in, 1, 1)
+                norm(f"{p}.shortcut.norm", out)
+        c_in = out
+    # §10.2 pixel decoder
+    c, h = cfg.conv_dim, cfg.nheads
+    px = "sem_seg_head.pixel_decoder"
+    for i, ch in enumerate((2048, 1024, 512)):
+        put(f"{px}.input_proj.{i}.0.weight", c, ch, 1, 1)
+        put(f"{px}.input_proj.{i}.0.bias", c)
+        norm(f"{px}.input_proj.{i}.1", c, bn=False)
+    put(f"{px}.transformer.level_embed", 3, c)
+    for layer in range(cfg.enc_layers):
+        p = f"{px}.transformer.encoder.layers.{layer}"
+        for name, rows in (("sampling_offsets", h * 3 * cfg.enc_n_points * 2),
+                           ("attention_weights", h * 3 * cfg.enc_n_points),
+                           ("value_proj", c), ("output_proj", c)):
+            put(f"{p}.self_attn.{name}.weight", rows, c)
+            put(f"{p}.self_attn.{name}.bias", rows)
+        norm(f"{p}.norm1", c, bn=False)
+        norm(f"{p}.norm2", c, bn=False)
+        put(f"{p}.linear1.weight", cfg.enc_dim_feedforward, c)
+        put(f"{p}.linear1.bias", cfg.enc_dim_feedforward)
+        put(f"{p}.linear2.weight", c, cfg.enc_dim_feedforward)
+        put(f"{p}.linear2.bias", c)
+    put(f"{px}.mask_features.weight", cfg.mask_dim, c, 1, 1)
+    put(f"{px}.mask_features.bias", cfg.mask_dim)
+    put(f"{px}.adapter_1.weight", c, 256, 1, 1)
+    norm(f"{px}.adapter_1.norm", c, bn=False)
+    put(f"{px}.layer_1.weight", c, c, 3, 3)
+    norm(f"{px}.layer_1.norm", c, bn=False)
+    # §10.3 predictor
+    d, f, q = cfg.hidden_dim, cfg.dim_feedforward, cfg.num_frame_queries
+
+    def attention(prefix):
+        put(f"{prefix}.in_proj_weight", 3 * d, d)
+        put(f"{prefix}.in_proj_bias", 3 * d)
+        put(f"{prefix}.out_proj.weight", d, d)
+        put(f"{prefix}.out_proj.bias", d)
+
+    def ffn(prefix):
+        put(f"{prefix}.linear1.weight", f, d)
+        put(f"{prefix}.linear1.bias", f)
+        put(f"{prefix}.linear2.weight", d, f)
+        put(f"{prefix}.linear2.bias", d)
+        norm(f"{prefix}.norm", d, bn=False)
+
+    for i in range(cfg.dec_layers):
+        attention(f"{_PRED}transformer_self_attention_layers.{i}.self_attn")
+        norm(f"{_PRED}transformer_self_attention_layers.{i}.norm", d, bn=False)
+        attention(f"{_PRED}transformer_cross_attention_layers.{i}.multihead_attn")
+        norm(f"{_PRED}transformer_cross_attention_layers.{i}.norm", d, bn=False)
+        ffn(f"{_PRED}transformer_ffn_layers.{i}")
+    for name in ("FFN_1", "FFN_2", "FFN_3"):
+        ffn(_PRED + name)
+    attention(_PRED + "multi_attn")
+    norm(_PRED + "decoder_norm", d, bn=False)
+    for suffix in ("",) if single_query_set else ("", "1", "2", "3", "4", "5"):
+        put(f"{_PRED}query_feat{suffix}.weight", q, d)
+        if suffix in ("", "1"):
+            put(f"{_PRED}query_embed{suffix}.weight", q, d)
+    put(f"{_PRED}level_embed.weight", 3, d)
+    put(f"{_PRED}class_embed.weight", cfg.num_classes + 1, d)
+    put(f"{_PRED}class_embed.bias", cfg.num_classes + 1)
+    for i, rows in enumerate((d, d, cfg.mask_dim)):
+        put(f"{_PRED}mask_embed.layers.{i}.weight", rows, d)
+        put(f"{_PRED}mask_embed.layers.{i}.bias", rows)
+    sd["criterion.empty_weight"] = torch.ones(cfg.num_classes + 1)
+    return sd
+
+
+@pytest.mark.parametrize("single_query_set", [False, True])
+def test_spec_key_table_loads_completely(r50_pair, single_query_set):
+    _, cfg = r50_pair
+    sd = _spec_official_state_dict(cfg, single_query_set)
+    model = build_model(cfg)
+    report = load_official_state_dict(model, {"model": sd, "iteration": 7})
+    assert report.missing == [] and report.unexpected == [] and report.mismatched == []
+    assert report.reinitialized == [] and len(report.loaded) == len(model.state_dict())
+    own = model.state_dict()
+    pairs = {"backbone.res3.1.conv2.norm.running_var": "backbone.layer2.1.bn2.running_var",
+             "backbone.res5.0.shortcut.weight": "backbone.layer4.0.downsample.0.weight",
+             "backbone.stem.conv1.norm.bias": "backbone.bn1.bias",
+             f"{_PRED}FFN_3.linear2.weight": f"{_PRED}phi_video.linear2.weight",
+             f"{_PRED}multi_attn.in_proj_bias": f"{_PRED}sync_attn.in_proj_bias",
+             "sem_seg_head.pixel_decoder.transformer.encoder.layers.0.self_attn.sampling_offsets.weight":
+                 "sem_seg_head.pixel_decoder.transformer.encoder.layers.0.self_attn.sampling_offsets.weight",
+             f"{_PRED}query_feat.weight": f"{_PRED}query_feat1.weight" if single_query_set
+             else f"{_PRED}query_feat.weight"}
+    if not single_query_set:
+        pairs[f"{_PRED}query_embed1.weight"] = f"{_PRED}query_embed1.weight"
+    for theirs, ours in pairs.items():
+        torch.testing.assert_close(own[ours], sd[theirs], rtol=0, atol=0, msg=f"{theirs} -> {ours}")

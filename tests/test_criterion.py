@@ -242,3 +242,16 @@ def test_good_prediction_scores_lower_than_random():
     good_losses = crit(good, tg)
     assert float(sum(v.detach() for v in good_losses.values())) < 0.4 * bad_total
     assert crit.last_stats["cls_acc_frame"] == 1.0 and crit.last_stats["cls_acc_sub1"] == 1.0
+
+
+def test_videos_without_instances_give_finite_loss_and_gradients():
+    out = _outputs(5, n_aux=1)
+    tg = [{"labels": torch.zeros(0, dtype=torch.long), "masks": torch.zeros(0, T, *IMG, dtype=torch.bool)}
+          for _ in range(B)]
+    losses = SetCriterion(_cfg(), K, "sync")(out, tg)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    assert float(losses["loss_mask_frame"].detach()) == 0.0
+    assert float(losses["loss_dice_sub1"].detach()) == 0.0
+    total.backward()
+    assert out["video"]["logits"].grad is not None and torch.isfinite(out["video"]["logits"].grad).all()

@@ -297,27 +297,36 @@ def test_internals_shapes_and_no_effect_on_outputs():
             assert torch.equal(plain[kind][key], out[kind][key])
 
 
-def test_selection_picks_the_most_confident_frame_queries():
-    """With one layer, f2v selection is read off the layer's provisional class probabilities."""
+@pytest.mark.parametrize("selection", ["top2_sum", "max_prob"])
+def test_selection_picks_the_most_confident_queries(selection):
+    """Selections are read off the provisional class probabilities of the state each direction sees: frame
+    queries after the layer (f2v), video queries after their own update (v2f, figure order)."""
     torch.manual_seed(0)
-    model = build_model(_cfg("sync", dec_layers=1, sync=SyncConfig(top_k=3, momentum=0.2))).eval()
+    sync = SyncConfig(top_k=3, momentum=0.2, selection=selection)
+    model = build_model(_cfg("sync", dec_layers=1, sync=sync)).eval()
     pred = model.sem_seg_head.predictor
-    captured = {}
-    hook = pred.phi_video.register_forward_hook(lambda m, i, o: captured.setdefault("video_state", i[0]))
-    orig = pred._frame_to_video
+    seen = {}
+    f2v, v2f = pred._frame_to_video, pred._video_to_frame
 
-    def spy(xf, xv, b, t, want):
-        captured["xf"] = xf
-        return orig(xf, xv, b, t, want)
+    def spy_f2v(xf, xv, b, t, want):
+        seen["f2v"] = xf
+        return f2v(xf, xv, b, t, want)
 
-    pred._frame_to_video = spy
+    def spy_v2f(xf, xv, b, t, want):
+        seen["v2f"] = xv
+        return v2f(xf, xv, b, t, want)
+
+    pred._frame_to_video, pred._video_to_frame = spy_f2v, spy_v2f
     with torch.no_grad():
         ints = model(_frames(1, 2, 64, 96), return_internals=True)["internals"]
-    hook.remove()
-    probs = pred.class_embed(pred.decoder_norm(captured["xf"])).softmax(-1)[..., :-1]  # (Nf, B*T, K)
-    conf = probs.topk(2, dim=-1).values.sum(-1).transpose(0, 1)  # (B*T, Nf)
-    expected = conf.topk(3, dim=1).indices.view(1, 2, 3)
-    assert torch.equal(ints["f2v_selected"][0], expected)
+
+    def expected(state):
+        probs = pred.class_embed(pred.decoder_norm(state)).softmax(-1)[..., :-1]  # (Q, N, K)
+        conf = probs.topk(2, dim=-1).values.sum(-1) if selection == "top2_sum" else probs.max(-1).values
+        return conf.transpose(0, 1).topk(3, dim=1).indices  # (N, 3)
+
+    assert torch.equal(ints["f2v_selected"][0], expected(seen["f2v"]).view(1, 2, 3))
+    assert torch.equal(ints["v2f_selected"][0], expected(seen["v2f"]))
 
 
 # ------------------------------------------------------------------------------------- deformable attention
@@ -585,6 +594,8 @@ def test_backbone_strides_and_bad_names():
         feats = backbone(torch.zeros(1, 3, 64, 96))
     for name, stride in backbone.strides.items():
         assert feats[name].shape == (1, backbone.out_channels[name], 64 // stride, 96 // stride)
+    norms = [m for m in backbone.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(m.momentum == 0.1 and m.eps == 1e-3 for m in norms)  # trainable, settles quickly
     with pytest.raises(ValueError):
         build_model(_cfg("sync", backbone="vgg_nope"))
     with pytest.raises(ValueError):

@@ -36,7 +36,9 @@ def _one_thread():
 
 
 def _clips():
-    videos = [generate_video(EASY, seed=s, size=SIZE) for s in (1, 2)]
+    # seeds whose instances all show at least ~400 px in every frame (classes 3, 8 and 6, 3: one shared)
+    videos = [generate_video(EASY, seed=s, size=SIZE) for s in (2, 9)]
+    assert all(v.visible_area.min() >= 380 for v in videos)
     frames = torch.stack([torch.from_numpy(v.frames).permute(0, 3, 1, 2).float() for v in videos])
     targets = [{"labels": torch.tensor([i.category_id - 1 for i in v.instances]),
                 "masks": torch.stack([torch.from_numpy(v.masks(k)) for k in range(len(v.instances))])}
@@ -109,9 +111,7 @@ def test_tiny_model_overfits_two_clips(mode, steps):
         if mode == "frame":
             for t in range(frames.shape[1]):
                 gt = tgt["masks"][:, t]
-                # per frame, judge instances of at least 4 mask cells (16 px at stride 4): a sliver of a few
-                # pixels, left by occlusion, is below what a stride-4 mask can draw
-                keep = gt.flatten(1).sum(1) >= 64
+                keep = gt.flatten(1).any(1)
                 i, r = _best(out["frame"]["logits"][b, t], out["frame"]["masks"][b, t], gt[keep],
                              tgt["labels"][keep], out["padded_size"])
                 ious += i

@@ -118,8 +118,8 @@ def test_review_queue_ranks_the_by_hand_cues():
 def test_frame_video_class_disagreement_is_flagged_once():
     pred = make_pred()
     pred.frame_tracks[0].category_id = 2  # frame level says dog for the whole of track 1
-    flagged = [it.frame for it in review_queue(pred) if any("frame level says dog" in r for r in it.reasons)]
-    assert flagged == [0]
+    flagged = [it for it in review_queue(pred) if any("frame level says dog" in r for r in it.reasons)]
+    assert [it.frame for it in flagged] == [0] and "frame/video disagreement" in flagged[0].kinds
 
 
 def test_class_flip_between_windows():

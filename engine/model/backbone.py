@@ -9,6 +9,7 @@ ResNet names onto them.
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import torch
 import torchvision
@@ -90,8 +91,10 @@ def build_backbone(name: str, frozen_bn: bool = True) -> Backbone | SwinBackbone
         )
     if name in _FEATURE_TAPS:
         taps = _FEATURE_TAPS[name]
-        # keep torchvision's own BatchNorm settings (eps 1e-3) unless frozen norms are asked for
-        kwargs = {"norm_layer": FrozenBatchNorm2d} if frozen_bn else {}
+        # torchvision's BatchNorm eps (1e-3) but PyTorch's default momentum 0.1 instead of 0.01: trained from
+        # scratch on CPU for a few thousand steps, the running statistics must settle within a few hundred.
+        norm = FrozenBatchNorm2d if frozen_bn else partial(nn.BatchNorm2d, eps=0.001, momentum=0.1)
+        kwargs = {"norm_layer": norm}
         model = getattr(torchvision.models, name)(weights=None, **kwargs)
         last = int(taps["res5"][0])
         features = nn.Sequential(*list(model.features.children())[: last + 1])

@@ -52,6 +52,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, class_names: list[str], 
     fp16 halves the file by storing floating tensors as float16; `load_checkpoint` turns them back to float32.
     """
     path = Path(path)
+    model = unwrap_model(model)
     cfg = model.cfg
     class_names = [str(c) for c in class_names]
     if len(class_names) != cfg.num_classes:
@@ -81,6 +82,16 @@ def save_checkpoint(path: str | Path, model: nn.Module, class_names: list[str], 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The SyncVIS inside a DistributedDataParallel / torch.compile wrapper (names without the prefix)."""
+    while not hasattr(model, "cfg"):
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            raise TypeError(f"{type(model).__name__} has no model config (.cfg); is it a SyncVIS model?")
+        model = inner
+    return model
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -164,6 +175,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", mode: 
 def load_weights(model: nn.Module, path: str | Path) -> dict:
     """Load one of our checkpoints into an existing model (e.g. to resume or fine-tune) -> meta."""
     path = Path(path)
+    model = unwrap_model(model)
     obj = read_checkpoint(path)
     meta = {k: v for k, v in obj.items() if k != "state_dict"}
     check_compatible(path, checkpoint_config(path, meta), model.cfg)
@@ -320,6 +332,8 @@ def load_official_state_dict(model: nn.Module, state_dict: dict, source_classes:
     * shape mismatches are reported and skipped, never fatal. Returns a LoadReport.
     """
     source = unwrap_state_dict(state_dict)
+    if not hasattr(model, "cfg") and (hasattr(model, "module") or hasattr(model, "_orig_mod")):
+        model = unwrap_model(model)
     own = model.state_dict()
     report = LoadReport()
     updates: dict[str, torch.Tensor] = {}
@@ -438,4 +452,5 @@ def load_official_checkpoint(model: nn.Module, path: str | Path, source_classes:
 
 __all__ = ["ARCHITECTURE_FIELDS", "FORMAT", "VERSION", "LoadReport", "check_compatible", "checkpoint_config",
            "load_checkpoint", "load_official_checkpoint", "load_official_state_dict", "load_weights",
-           "official_key", "read_checkpoint", "read_meta", "save_checkpoint", "unwrap_state_dict"]
+           "official_key", "read_checkpoint", "read_meta", "save_checkpoint", "unwrap_model",
+           "unwrap_state_dict"]

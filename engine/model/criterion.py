@@ -168,11 +168,12 @@ class SetCriterion(nn.Module):
             for i, pred in enumerate(sets):
                 logits, masks = self._flatten(pred, kind, frames)
                 suffix = term if i == len(sets) - 1 else f"{term}_{i}"
-                terms, stats = self._set_losses(logits, masks, tgts, num_masks)
+                final = i == len(sets) - 1
+                terms, stats = self._set_losses(logits, masks, tgts, num_masks, want_stats=final)
                 losses[f"loss_ce_{suffix}"] = terms["ce"] * (self.cfg.class_weight * weight)
                 losses[f"loss_mask_{suffix}"] = terms["mask"] * (self.cfg.mask_weight * weight)
                 losses[f"loss_dice_{suffix}"] = terms["dice"] * (self.cfg.dice_weight * weight)
-                if i == len(sets) - 1:
+                if final:
                     self.last_stats[f"num_masks_{term}"] = num_masks
                     self.last_stats[f"matched_{term}"] = stats["matched"]
                     self.last_stats[f"cls_acc_{term}"] = stats["cls_acc"]
@@ -244,7 +245,7 @@ class SetCriterion(nn.Module):
         return logits, masks
 
     def _set_losses(self, logits: Tensor, masks: Tensor, targets: list[dict],
-                    num_masks: float) -> tuple[dict[str, Tensor], dict[str, float]]:
+                    num_masks: float, want_stats: bool = False) -> tuple[dict[str, Tensor], dict[str, float]]:
         indices = self.matcher(logits, masks, targets, generator=self.generator)
         device = logits.device
         batch_idx = torch.cat([torch.full_like(src, b) for b, (src, _) in enumerate(indices)]).to(device)
@@ -280,8 +281,9 @@ class SetCriterion(nn.Module):
             loss_mask = sigmoid_bce_loss(src_pts, tgt_pts, num_masks)
             loss_dice = dice_loss(src_pts, tgt_pts, num_masks)
 
-        with torch.no_grad():
-            acc = (logits32[batch_idx, src_idx].argmax(-1) == matched_labels).float().mean().item() \
-                if num_matched else 0.0
+        acc = 0.0
+        if want_stats and num_matched:      # .item() syncs a GPU: only for the final prediction set
+            with torch.no_grad():
+                acc = (logits32[batch_idx, src_idx].argmax(-1) == matched_labels).float().mean().item()
         return {"ce": loss_ce, "mask": loss_mask, "dice": loss_dice}, {"matched": float(num_matched),
                                                                       "cls_acc": acc}

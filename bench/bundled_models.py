@@ -1,0 +1,152 @@
+"""Reproduce the bundled `tiny` models and their results table.
+
+    python bench/bundled_models.py data  [--root runs/bundled]      # synthetic train + held-out splits
+    python bench/bundled_models.py train [--root ...] [--iters N] [--modes sync,video,frame] [--num-frames T]
+    python bench/bundled_models.py table [--root ...] [--models resources/models] [--json OUT]
+
+The data are the project's synthetic benchmark (engine/data/synthetic.py), fixed by seed:
+train = 240 `default` videos (seed 1) + 80 `hard` videos (seed 2); held-out = 30 `default` (seed 101),
+20 `hard` (seed 102) and 4 `long` (seed 103) videos, all 320x192. The table runs windowed inference
+(engine.inference.infer, the preset's window) and the YouTube-VIS metrics (engine.evaluation) on each split.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TRAIN_PARTS = (("default", 240, 1), ("hard", 80, 2))
+HELD_OUT = {"default": ("default", 30, 101), "hard": ("hard", 20, 102), "long": ("long", 4, 103)}
+MODES = ("sync", "video", "frame")
+METRICS = ("AP", "AP50", "AP75", "AR1", "AR10")
+
+
+def make_data(root: Path) -> None:
+    from engine.data.synthetic import write_dataset
+    from engine.data.ytvis import Dataset
+    from engine.progress import ConsoleProgress
+
+    train = root / "train"
+    if not (train / "annotations.json").is_file():
+        parts = []
+        for preset, n, seed in TRAIN_PARTS:
+            with ConsoleProgress(f"train/{preset}", unit="video") as bar:
+                parts.append(write_dataset(root / f"part_{preset}", preset=preset, num_videos=n, seed=seed,
+                                           progress=bar))
+        merged = merge_datasets([Dataset.from_folder(p) for p in parts], train)
+        merged.save(train / "annotations.json")
+        for p in parts:
+            (p / "annotations.json").unlink()
+    for split, (preset, n, seed) in HELD_OUT.items():
+        if not (root / split / "annotations.json").is_file():
+            with ConsoleProgress(f"held-out/{split}", unit="video") as bar:
+                write_dataset(root / split, preset=preset, num_videos=n, seed=seed, progress=bar)
+
+
+def merge_datasets(parts, out: Path):
+    """One dataset folder from several: frames moved under out/JPEGImages, ids renumbered."""
+    from engine.data.ytvis import Dataset, Instance, VideoEntry
+
+    (out / "JPEGImages").mkdir(parents=True, exist_ok=True)
+    videos, instances = [], []
+    for ds in parts:
+        vmap = {}
+        for v in ds.videos:
+            src = ds.root / "JPEGImages" / v.name
+            dst = out / "JPEGImages" / v.name
+            if not dst.exists():
+                shutil.move(str(src), str(dst))
+            vmap[v.id] = len(videos) + 1
+            videos.append(VideoEntry(id=vmap[v.id], file_names=v.file_names, width=v.width, height=v.height))
+        for inst in ds.instances:
+            instances.append(Instance(id=len(instances) + 1, video_id=vmap[inst.video_id],
+                                      category_id=inst.category_id, segmentations=inst.segmentations))
+    return Dataset(videos=videos, categories=parts[0].categories, instances=instances,
+                   info={"description": "SyncVIS Studio bundled-model training set", "parts": str(TRAIN_PARTS)})
+
+
+def train_models(root: Path, iters: int, modes: list[str], num_frames: int | None, out: Path, tag: str) -> None:
+    from engine.train import train
+
+    for mode in modes:
+        run = root / f"run-{mode}{tag}"
+        t0 = time.time()
+        ckpt = train(root / "train", run, preset="tiny", mode=mode, iters=iters, num_frames=num_frames,
+                     val_dir=root / "default", resume=(run / "events.jsonl").exists())
+        print(f"{mode}: {ckpt} in {time.time() - t0:.0f} s")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            from engine.model.checkpoint import load_checkpoint, save_checkpoint
+
+            model, meta = load_checkpoint(ckpt)
+            prov = dict(meta.get("provenance") or {})
+            prov.update({"recipe": f"bench/bundled_models.py train --iters {iters}", "train_seconds": time.time() - t0})
+            save_checkpoint(out / f"tiny-{mode}{tag}.pt", model, meta["class_names"], prov, fp16=True)
+
+
+def evaluate_checkpoint(ckpt: Path, split_dir: Path) -> dict:
+    from engine.data.ytvis import Dataset
+    from engine.evaluation import evaluate
+    from engine.inference import FrameFiles, infer
+    from engine.model.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(ckpt)
+    gt = Dataset.from_folder(split_dir)
+    results = []
+    t0, frames = time.time(), 0
+    for v in gt.videos:
+        pred = infer(FrameFiles(gt.frame_paths(v), v.width, v.height), model, class_names=meta["class_names"])
+        results += pred.to_ytvis_results(v.id)
+        frames += v.length
+    stats = evaluate(gt, results).stats
+    stats["fps"] = frames / (time.time() - t0)
+    return stats
+
+
+def table(root: Path, models: Path, tag: str, json_out: Path | None) -> str:
+    rows, data = [], {}
+    for mode in MODES:
+        ckpt = models / f"tiny-{mode}{tag}.pt"
+        if not ckpt.is_file():
+            continue
+        for split in HELD_OUT:
+            s = evaluate_checkpoint(ckpt, root / split)
+            data[f"{mode}/{split}"] = s
+            rows.append(f"| {mode} | {split} | " + " | ".join(f"{100 * s[m]:.1f}" for m in METRICS)
+                        + f" | {s['fps']:.1f} |")
+            print(rows[-1], flush=True)
+    head = "| mode | split | " + " | ".join(METRICS) + " | fps |\n|---|---|" + "---|" * (len(METRICS) + 1)
+    text = head + "\n" + "\n".join(rows)
+    if json_out:
+        json_out.write_text(json.dumps(data, indent=2))
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("step", choices=("data", "train", "table"))
+    ap.add_argument("--root", type=Path, default=ROOT / "runs" / "bundled")
+    ap.add_argument("--models", type=Path, default=ROOT / "resources" / "models")
+    ap.add_argument("--iters", type=int, default=1500)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--num-frames", type=int, default=None)
+    ap.add_argument("--tag", default="", help="suffix of run folders and checkpoint names (e.g. -T8)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if args.step == "data":
+        make_data(args.root)
+    elif args.step == "train":
+        train_models(args.root, args.iters, args.modes.split(","), args.num_frames, args.models, args.tag)
+    else:
+        print(table(args.root, args.models, args.tag, args.json))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
