@@ -1,7 +1,7 @@
 """Reproduce the bundled `tiny` models and their results table.
 
     python bench/bundled_models.py data  [--root runs/bundled]      # synthetic train + held-out splits
-    python bench/bundled_models.py train [--root ...] [--iters N] [--modes sync,video,frame] [--num-frames T]
+    python bench/bundled_models.py train [--root ...] [--iters N] [--batch B] [--modes sync,video,frame] [--num-frames T]
     python bench/bundled_models.py table [--root ...] [--models resources/models] [--json OUT]
 
 The data are the project's synthetic benchmark (engine/data/synthetic.py), fixed by seed:
@@ -71,13 +71,15 @@ def merge_datasets(parts, out: Path):
                    info={"description": "SyncVIS Studio bundled-model training set", "parts": str(TRAIN_PARTS)})
 
 
-def train_models(root: Path, iters: int, modes: list[str], num_frames: int | None, out: Path, tag: str) -> None:
+def train_models(root: Path, iters: int, modes: list[str], num_frames: int | None, batch: int | None, out: Path,
+                 tag: str) -> None:
     from engine.train import train
 
     for mode in modes:
         run = root / f"run-{mode}{tag}"
         t0 = time.time()
         ckpt = train(root / "train", run, preset="tiny", mode=mode, iters=iters, num_frames=num_frames,
+                     batch_size=batch,
                      val_dir=root / "default", resume=(run / "events.jsonl").exists())
         print(f"{mode}: {ckpt} in {time.time() - t0:.0f} s")
         if out is not None:
@@ -86,7 +88,7 @@ def train_models(root: Path, iters: int, modes: list[str], num_frames: int | Non
 
             model, meta = load_checkpoint(ckpt)
             prov = dict(meta.get("provenance") or {})
-            prov.update({"recipe": f"bench/bundled_models.py train --iters {iters}", "train_seconds": time.time() - t0})
+            prov.update({"recipe": f"bench/bundled_models.py train --iters {iters} --batch {batch}", "train_seconds": time.time() - t0})
             save_checkpoint(out / f"tiny-{mode}{tag}.pt", model, meta["class_names"], prov, fp16=True)
 
 
@@ -133,16 +135,18 @@ def main() -> int:
     ap.add_argument("step", choices=("data", "train", "table"))
     ap.add_argument("--root", type=Path, default=ROOT / "runs" / "bundled")
     ap.add_argument("--models", type=Path, default=ROOT / "resources" / "models")
-    ap.add_argument("--iters", type=int, default=1500)
+    ap.add_argument("--iters", type=int, default=700)
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--num-frames", type=int, default=None)
+    ap.add_argument("--batch", type=int, default=2, help="clips per step (the tiny preset's own default is 4)")
     ap.add_argument("--tag", default="", help="suffix of run folders and checkpoint names (e.g. -T8)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.step == "data":
         make_data(args.root)
     elif args.step == "train":
-        train_models(args.root, args.iters, args.modes.split(","), args.num_frames, args.models, args.tag)
+        train_models(args.root, args.iters, args.modes.split(","), args.num_frames, args.batch, args.models,
+                     args.tag)
     else:
         print(table(args.root, args.models, args.tag, args.json))
     return 0
