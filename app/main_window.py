@@ -981,12 +981,9 @@ class MainWindow(QMainWindow):
     def _refresh_review_queue(self) -> None:
         pred = self.doc.prediction
         self._queue_items = review.review_queue(pred) if pred is not None else []
-        if pred is None and not self.review.items():
-            return  # keep the widget's "run SyncVIS to rank uncertain frames" hint
         self.review.set_items([QueueItem(it.frame, it.score, list(it.kinds)) for it in self._queue_items])
-        summary = getattr(self.review, "_summary", None)
-        if pred is None and summary is not None:
-            summary.setText("No review queue yet: run SyncVIS to rank uncertain frames")
+        if pred is None:
+            self.review.set_status("No review queue yet: run SyncVIS to rank uncertain frames")
 
     def _update_properties(self) -> None:
         t = self.doc.track(self.doc.selected) if self.doc.selected is not None else None
@@ -1175,16 +1172,8 @@ class MainWindow(QMainWindow):
         self._set_compare_panes(max(1, len(self._compare)))
 
     def _set_compare_panes(self, n: int) -> None:
-        """Show n panes. Work-around for CompareView: a hidden pane stays zoom-linked to pane 0 and, having
-        another size, drags the shared range on every resize (frames end up a third of the pane); unlink it
-        while hidden."""
+        """Show n panes (CompareView links only the shown ones and refits once laid out)."""
         self.compare.set_num_panes(n)
-        panes = getattr(self.compare, "_panes", [])
-        for i, c in enumerate(panes[1:], start=1):
-            lead = panes[0].view_box if i < n else None
-            c.view_box.setXLink(lead)
-            c.view_box.setYLink(lead)
-        QTimer.singleShot(60, self.compare.fit_view)
 
     def add_compare_checkpoint(self, path: str) -> None:
         for combo in self.compare_combos:

@@ -4,9 +4,9 @@ Run: .venv/bin/python bench/bench_memory.py [--short 100] [--long 1000] [--size 
 
 Method (each length measured in its own fresh child process, so one run cannot inherit the other's heap):
 1. the parent writes an H.264 mp4 of moving shapes of each length;
-2. the child loads the tiny network (bundled weights if present, else random init), runs one warm-up window so
-   the allocator and thread pools are set up, then records its resident set (VmRSS) as the baseline and resets
-   the kernel's high-water mark (`echo 5 > /proc/self/clear_refs`, Linux);
+2. the child loads the tiny network (resources/models/tiny-<mode>.pt if present, else random init), runs one
+   warm-up window so the allocator and thread pools are set up, then records its resident set (VmRSS) as the
+   baseline and resets the kernel's high-water mark (`echo 5 > /proc/self/clear_refs`, Linux);
 3. it runs `engine.inference.infer` on a `VideoReader` of the file (frames decoded on demand, as the app does)
    with Python's tracemalloc on, and reports VmHWM (peak resident set during inference, covering torch's C++
    allocations and the decoder), the tracemalloc peak (Python objects: RLE dicts, lists, numpy arrays), and
@@ -74,7 +74,12 @@ def child(path: str, mode: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(preset("tiny", mode).model).eval()
+    model, source = build_model(preset("tiny", mode).model).eval(), "random init"
+    bundled = ROOT / "resources" / "models" / f"tiny-{mode}.pt"
+    if bundled.is_file():
+        from engine.model.checkpoint import load_checkpoint
+
+        model, source = load_checkpoint(bundled)[0], bundled.name
     cfg = preset("tiny").infer
     cfg.device = "cpu"
     with VideoReader(path, cache_size=2) as r:
@@ -102,7 +107,7 @@ def child(path: str, mode: str, threads: int) -> None:
     print(json.dumps({"frames": n, "baseline_kb": baseline, "peak_kb": peak,
                       "hwm_reset": reset,
                       "py_peak_kb": py_peak // 1024, "results_kb": out_bytes // 1024, "seconds": seconds,
-                      "tracks": len(pred.tracks)}))
+                      "tracks": len(pred.tracks), "weights": source}))
 
 
 def main() -> None:
@@ -129,7 +134,8 @@ def main() -> None:
             if proc.returncode:
                 sys.exit(proc.stderr)
             rows[n] = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"mode {args.mode}, {w}x{h}, tiny preset, one child process per length")
+    print(f"mode {args.mode}, {w}x{h}, tiny preset ({rows[args.short]['weights']}), "
+          "one child process per length")
     print(f"{'frames':>7s} {'baseline MB':>12s} {'peak MB':>9s} {'growth MB':>10s} {'py peak MB':>11s} "
           f"{'results MB':>11s} {'fps':>6s}")
     for n, r in rows.items():

@@ -385,6 +385,6 @@ def infer(video, model, cfg: InferConfig | None = None, *, class_names: list[str
             model.train()
         if opened:
             reader.close()
-    log.info("inference: %d frames in %.2f s (%s, %s mode)", done, time.perf_counter() - t0, describe(device),
-             mode)
+    log.debug("inference: %d frames in %.2f s (%s, %s mode)", done, time.perf_counter() - t0,
+              describe(device), mode)
     return result()

@@ -264,3 +264,19 @@ def test_cli_infer_eval_and_export(tmp_path, capsys):
     assert run_cli(["export", "--format", "ytvis", "--data", str(root), "--results", str(out), "-o",
                     str(tmp_path / "norm.json")]) == 0
     assert load_results(tmp_path / "norm.json", ds) == results
+
+
+def test_device_choice_and_oom_detection():
+    from engine.device import autocast_dtype, choose_device, is_oom, trim_host_memory
+
+    assert choose_device("cpu").type == "cpu" and autocast_dtype(torch.device("cpu")) is None
+    assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            choose_device("cuda")
+    with pytest.raises(ValueError):
+        choose_device("tpu")
+    assert is_oom(torch.OutOfMemoryError("CUDA out of memory"))
+    assert is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried ... out of memory"))
+    assert not is_oom(RuntimeError("shape mismatch"))
+    trim_host_memory()   # a no-op off glibc; must never raise

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
@@ -168,7 +168,7 @@ def test_canvas_labels_and_empty_state(qtbot):
     c.set_overlays([MaskOverlay(3, _square(50, 80, 10, 20, 30, 40), (0, 200, 0), "dog 0.7")])
     labels = [it for it in c._labels if it.isVisible()]
     assert [it.textItem.toPlainText() for it in labels] == ["3 dog 0.7"]
-    assert (labels[0].pos().x(), labels[0].pos().y()) == (30.0, 10.0)
+    assert c.label_anchors() == [(35.5, 10.0)]  # middle of the mask's top row (pixel 35's centre)
     c.set_overlays([MaskOverlay(-1, _square(50, 80, 10, 20, 30, 40), (255, 255, 255), "frame query 12")])
     assert [it.textItem.toPlainText() for it in c._labels if it.isVisible()] == ["frame query 12"]
     c.set_show_labels(False)
@@ -177,6 +177,39 @@ def test_canvas_labels_and_empty_state(qtbot):
         c.set_overlays([MaskOverlay(1, np.zeros((10, 10), bool), (1, 2, 3))])
     c.set_title("sync · AP 41.2")
     assert c.title() == "sync · AP 41.2"
+
+
+def test_canvas_labels_sit_inside_their_masks_and_do_not_overlap(qtbot):
+    c = _show(qtbot, VideoCanvas(), 640, 400)
+    h, w = 120, 160
+    c.set_frame(np.zeros((h, w, 3), np.uint8))
+    full = np.ones((h, w), bool)
+    yy, xx = np.mgrid[:h, :w]
+    lower_right = xx + yy >= 150  # a triangle: its bounding box's top-left corner is not in the mask
+    ring = (np.hypot(xx - 80, yy - 60) < 50) & (np.hypot(xx - 80, yy - 60) > 30)
+    overlays = [MaskOverlay(i, full, PALETTE[i], f"whole frame {i}") for i in range(4)]
+    overlays += [
+        MaskOverlay(4, lower_right, PALETTE[4], "triangle"),
+        MaskOverlay(5, ring, PALETTE[5], "ring"),
+        MaskOverlay(6, _square(h, w, h - 1, h, 10, 12), PALETTE[6], "bottom row"),
+    ]
+    c.set_overlays(overlays)
+    qtbot.wait(10)
+    anchors = c.label_anchors()
+    for ov, (x, y) in zip(overlays, anchors, strict=True):
+        assert ov.mask[int(y), int(x)], (ov.track_id, x, y)  # each label points into its own mask
+    assert anchors[0] == (80.5, 0.0) and anchors[4] == (155.5, 0.0)  # not the bounding box corner (0, 0)
+    frame_rect = QRectF(c.map_image_to_widget(0, 0), c.map_image_to_widget(w, h)).normalized()
+    rects = c.label_rects()
+    assert all(r is not None for r in rects)
+    for i, r in enumerate(rects):
+        assert frame_rect.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r), (i, r, frame_rect)
+        for j in range(i):
+            assert not r.intersects(rects[j].adjusted(0.5, 0.5, -0.5, -0.5)), (i, j)
+    # The whole-frame masks' labels are stacked at the top centre, one below the other.
+    tops = [rects[i].top() for i in range(4)]
+    assert tops == sorted(tops) and tops[0] == pytest.approx(frame_rect.top(), abs=1.5)
+    assert all(abs(rects[i].center().x() - frame_rect.center().x()) < 2 for i in range(4))
 
 
 def test_canvas_update_is_fast_for_720p(qtbot):
@@ -365,6 +398,42 @@ def test_presence_strip_keeps_single_frames_visible():
     assert reds == [50]
 
 
+def test_presence_strip_short_video_draws_contiguous_blocks(qtbot):
+    from widgets.track_list import COL_PRESENCE, presence_pixels
+
+    p = np.ones(12, bool)
+    p[5] = False
+    for width in (11, 12, 50, 170, 179, 1000):
+        px = presence_pixels(p, width)
+        runs = np.flatnonzero(np.diff(np.concatenate([[0], px.astype(int), [0]])))
+        assert len(runs) == (4 if width >= 12 else 2 * (1 + (not px.all()))), width
+        assert px.sum() == pytest.approx(width * 11 / 12, abs=1.0), width
+    # Every frame gets the same width (+-1 px) and a lone frame is one block.
+    one = np.zeros(12, bool)
+    one[7] = True
+    assert presence_pixels(one, 170).sum() in (14, 15)
+    assert np.array_equal(np.flatnonzero(presence_pixels(one, 120)), np.arange(70, 80))
+    # On screen: the red strip of a 12-frame track is two solid blocks with one gap (frame 5).
+    tl = _show(qtbot, TrackList(), 420, 200)
+    tl.set_tracks([TrackRow(1, (255, 0, 0), "person", 0.9, p)])
+    tl.set_current_frame(-1)
+    qtbot.wait(10)
+    img = tl.view.viewport().grab().toImage()
+    r = tl.row_rect(1, COL_PRESENCE)
+    y = r.center().y()
+    red = np.array([img.pixelColor(x, y).red() > 200 and img.pixelColor(x, y).green() < 60
+                    for x in range(r.left(), r.right() + 1)])
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], red.astype(int), [0]])))
+    assert len(edges) == 4, red.astype(int)
+    gap = edges[2] - edges[1]
+    assert abs(gap - (r.width() - 8) / 12) <= 1.5  # one frame's width of gap, no dashes
+    tl.set_current_frame(5)  # the tick sits inside frame 5's (empty) block
+    qtbot.wait(10)
+    img = tl.view.viewport().grab().toImage()
+    white = [x for x in range(r.left() + 5, r.right() - 4) if img.pixelColor(x, y).lightness() > 220]
+    assert len(white) == 1 and r.left() + edges[1] <= white[0] < r.left() + edges[2]
+
+
 # ---------------------------------------------------------------------------------------------- review queue
 def test_review_queue_ranks_activates_and_walks(qtbot):
     rq = _show(qtbot, ReviewQueue(), 420, 200)
@@ -388,8 +457,22 @@ def test_review_queue_ranks_activates_and_walks(qtbot):
     assert rq.visited() == {7, 12, 40}
     assert rq.next_item(40) == 7
     assert frames == [7]  # next_item is silent
+    assert "3 frames to review" in rq.status()
     rq.set_items([])
     assert rq.next_item(0) is None
+    assert "Nothing to review" in rq.status()
+
+
+def test_review_queue_not_run_status(qtbot):
+    rq = _show(qtbot, ReviewQueue(), 420, 200)
+    assert "run SyncVIS" in rq.status()  # before any run
+    rq.set_items([ReviewItem(3, 0.5, ["mask jump"])])
+    assert rq.status() == "1 frame to review · 1 not visited · U jumps to the next"
+    rq.set_items([])
+    rq.set_status("No review queue yet: run SyncVIS to rank uncertain frames")
+    assert rq.status() == "No review queue yet: run SyncVIS to rank uncertain frames"
+    rq.set_items([ReviewItem(3, 0.5, ["mask jump"]), ReviewItem(9, 0.4, [])])
+    assert rq.status() == "2 frames to review · 2 not visited · U jumps to the next"
 
 
 # ----------------------------------------------------------------------------------------------- aggregation
@@ -487,6 +570,35 @@ def test_compare_view_panes_titles_and_linked_zoom(qtbot):
     assert not cv._panes[2].isVisible()
     with pytest.raises(ValueError):
         cv.set_num_panes(4)
+
+
+def test_compare_view_hidden_pane_is_unlinked_and_frames_stay_large(qtbot):
+    cv = _show(qtbot, CompareView(num_panes=3), 1200, 300)
+    h, w = 360, 640
+    frame = np.full((h, w, 3), 50, np.uint8)
+    for i in range(3):
+        cv.set_pane(i, f"pane {i}", frame, [])
+    cv.set_num_panes(2)
+    qtbot.wait(20)
+    hidden = cv._panes[2].view_box
+    assert hidden.linkedView(0) is None and hidden.linkedView(1) is None
+    assert cv.linked_panes() == [cv.pane(1)]
+    for size in ((1200, 500), (1000, 400), (1200, 600), (1300, 600)):
+        cv.resize(*size)
+        qtbot.wait(10)
+        for p in cv.panes():
+            (x0, x1), (y0, y1) = p.view_box.viewRange()
+            # The frame fills the pane along one axis (a linked hidden pane used to blow the range up).
+            assert min((x1 - x0) / w, (y1 - y0) / h) < 1.1, (size, p.view_box.viewRange())
+    assert not cv._panes[2]._marker.isVisible()
+    assert all(p.fitted for p in cv.panes())
+    cv.pane(1).view_box.sigRangeChangedManually.emit([True, True])  # what a wheel zoom in pane 1 emits
+    assert not any(p.fitted for p in cv.panes())  # so no pane snaps back to the whole frame on resize
+    cv.set_num_panes(3)
+    assert cv.linked_panes() == [cv.pane(1), cv.pane(2)]
+    cv.pane(0).view_box.setRange(xRange=(100, 300), yRange=(50, 150), padding=0)
+    qtbot.wait(10)
+    assert np.allclose(cv.pane(2).view_box.viewRange()[0], cv.pane(0).view_box.viewRange()[0], atol=0.5)
 
 
 def test_frame_video_view_pair_curves_and_seek(qtbot):

@@ -85,6 +85,7 @@ def build_views() -> dict:
     """Every view filled with demo data, sized like a docked panel; name -> widget."""
     from widgets import (
         AggregationView,
+        MaskOverlay,
         CompareView,
         FrameVideoView,
         Lane,
@@ -103,6 +104,22 @@ def build_views() -> dict:
     canvas.set_overlays(ovs)
     canvas.resize(800, 470)
     views["canvas"] = canvas
+
+    # Masks that all start in the top row (scene-wide "stuff" and a mask covering the whole frame): their
+    # labels must not pile up in one corner.
+    crowded = VideoCanvas()
+    frame, ovs = demo_overlays(4, selected=2)
+    yy, xx = np.mgrid[:H, :W]
+    wide = [
+        MaskOverlay(10, yy < H * 0.45, track_color(10), "sky 0.88"),
+        MaskOverlay(11, np.ones((H, W), bool), track_color(11), "scene 0.41"),
+        MaskOverlay(12, (yy < 60) | (xx < 40), track_color(12), "frame edge 0.35"),
+    ]
+    crowded.set_frame(frame)
+    crowded.set_overlays(wide + ovs)
+    crowded.set_opacity(0.25)
+    crowded.resize(800, 470)
+    views["canvas_crowded"] = crowded
 
     empty = VideoCanvas()
     empty.resize(640, 360)
@@ -147,6 +164,18 @@ def build_views() -> dict:
     lst.resize(420, 260)
     views["track_list"] = lst
 
+    short = TrackList()  # a 12-frame clip: each frame is a wide block, consecutive frames touch
+    pattern = ["111111111111", "000111111000", "110011100111", "000000000001"]
+    short.set_tracks(
+        [
+            TrackRow(i + 1, track_color(i + 1), cats[i], 0.9 - 0.1 * i, np.array([c == "1" for c in pat]))
+            for i, pat in enumerate(pattern)
+        ]
+    )
+    short.set_current_frame(4)
+    short.resize(420, 140)
+    views["track_list_12_frames"] = short
+
     lst_empty = TrackList()
     lst_empty.resize(420, 160)
     views["track_list_empty"] = lst_empty
@@ -177,6 +206,14 @@ def build_views() -> dict:
         cv.set_pane(i, title, frame, ovs[: 4 - i] if i < 2 else ovs, ap)
     cv.resize(1200, 300)
     views["compare"] = cv
+
+    cv2 = CompareView(num_panes=3)  # as the app does: three panes built, two shown
+    for i, (title, ap) in enumerate((("video-level", 0.384), ("sync · SyncVIS", 0.412), ("unused", None))):
+        frame, ovs = demo_overlays(4, selected=-1)
+        cv2.set_pane(i, title, frame, ovs, ap)
+    cv2.set_num_panes(2)
+    cv2.resize(1000, 420)
+    views["compare_two"] = cv2
 
     ag = AggregationView()
     rng = np.random.default_rng(1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QSplitter, QWidget
 
 from widgets.video_canvas import MaskOverlay, VideoCanvas
@@ -46,9 +46,7 @@ class CompareView(QWidget):
             c = VideoCanvas(empty_message="Nothing to compare yet:\nrun two modes or models on this video")
             c.hovered.connect(lambda t, x, y, i=i: self._on_hovered(i, t, x, y))
             c.track_clicked.connect(lambda t, i=i: self.track_clicked.emit(i, t))
-            if i:
-                c.view_box.setXLink(self._panes[0].view_box)
-                c.view_box.setYLink(self._panes[0].view_box)
+            c.view_box.sigRangeChangedManually.connect(self._on_user_zoom)
             self._splitter.addWidget(c)
             self._panes.append(c)
         self._n = 0
@@ -61,14 +59,35 @@ class CompareView(QWidget):
             c.set_pointer_marker(x if inside else None, y if inside else None)
         self.hovered.emit(pane, track_id, x, y)
 
+    def _on_user_zoom(self, *_args) -> None:
+        """A zoom/pan in any pane is shared: no pane may snap back to the whole frame on the next resize."""
+        for c in self._panes:
+            c.keep_fitted(False)
+
     def set_num_panes(self, n: int) -> None:
-        """Show 2 or 3 panes (1 is allowed too); panes past n are hidden, not cleared."""
+        """Show 2 or 3 panes (1 is allowed too); panes past n are hidden, not cleared.
+
+        Only the shown panes share zoom/pan: a hidden pane keeps its old size, so left linked it would impose
+        its aspect ratio on the shared range at every resize and shrink the frames in the shown panes."""
         if not 1 <= n <= MAX_PANES:
             raise ValueError(f"CompareView shows 1 to {MAX_PANES} panes, not {n}")
         self._n = n
+        lead = self._panes[0].view_box
         for i, c in enumerate(self._panes):
             c.setVisible(i < n)
+            if i:
+                c.view_box.setXLink(lead if i < n else None)
+                c.view_box.setYLink(lead if i < n else None)
+                if i >= n:
+                    c.set_pointer_marker(None)
         self._splitter.setSizes([1000] * n + [0] * (MAX_PANES - n))
+        # Refit once the splitter has laid the panes out at their new widths.
+        QTimer.singleShot(0, self.fit_view)
+
+    def linked_panes(self) -> list[VideoCanvas]:
+        """The panes whose zoom/pan follows pane 0 (the shown ones after it)."""
+        lead = self._panes[0].view_box
+        return [c for c in self._panes[1:] if c.view_box.linkedView(0) is lead]
 
     def set_pane(
         self,

@@ -20,6 +20,9 @@ REASON_TIPS = {
 }
 
 
+NOT_RUN = "No review queue yet: run SyncVIS to rank uncertain frames"
+
+
 @dataclass
 class ReviewItem:
     """A frame to review. score: uncertainty, higher = review first. reasons: short phrases (see
@@ -52,7 +55,7 @@ class ReviewQueue(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(220, 120)
-        self._summary = QLabel("No review queue yet: run SyncVIS to rank uncertain frames", self)
+        self._summary = QLabel(NOT_RUN, self)
         self._summary.setStyleSheet(f"color: {MUTED}; padding: 2px 4px;")
         self._summary.setWordWrap(True)
         self.tree = QTreeWidget(self)
@@ -139,6 +142,15 @@ class ReviewQueue(QWidget):
     def visited(self) -> set[int]:
         return set(self._visited)
 
+    def set_status(self, text: str) -> None:
+        """Show `text` in the line above the queue instead of the counts, e.g. the "not run yet" state after
+        `set_items([])` (the default text). The next set_items or visit shows the counts again."""
+        self._summary.setText(text)
+
+    def status(self) -> str:
+        """The line above the queue as shown."""
+        return self._summary.text()
+
     # --------------------------------------------------------------------------------------------- internals
     def _style(self, frame: int) -> None:
         w = self._widgets[frame]
@@ -155,7 +167,8 @@ class ReviewQueue(QWidget):
             self._summary.setText("Nothing to review: no uncertain frames")
             return
         left = n - len(self._visited & set(self._widgets))
-        self._summary.setText(f"{n} frames to review · {left} not visited · U jumps to the next")
+        frames = "frame" if n == 1 else "frames"
+        self._summary.setText(f"{n} {frames} to review · {left} not visited · U jumps to the next")
 
     def _on_activated(self, w: QTreeWidgetItem, _column: int = 0) -> None:
         frame = int(w.data(1, Qt.ItemDataRole.UserRole))

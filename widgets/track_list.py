@@ -1,7 +1,7 @@
 """The track table: colour, id, class, score, visibility and a presence strip per track, sortable.
 
 A QTableView over a small model (not a QTableWidget) so a few hundred tracks with presence strips stay cheap:
-each strip is a tiny QImage built once per set_tracks and scaled by the painter.
+each strip is a one-row QImage built at the cell's pixel width (cached per width) and drawn unscaled.
 """
 
 from __future__ import annotations
@@ -53,19 +53,40 @@ class TrackRow:
     visible: bool = True
 
 
+def _round(x: np.ndarray) -> np.ndarray:
+    """Half-up rounding (np.round rounds half to even, which would make equal frames unequal in width)."""
+    return np.floor(np.asarray(x, np.float64) + 0.5).astype(np.int64)
+
+
+def presence_pixels(presence: np.ndarray, width: int) -> np.ndarray:
+    """bool (width,): which pixel columns of a strip `width` px wide show the track.
+
+    Short videos (frames <= pixels): frame f fills pixels [round(f*w/n), round((f+1)*w/n)), so consecutive
+    present frames touch (one block, no dashes) and every frame gets >= 1 px. Long videos: pixel c max-pools
+    frames [round(c*n/w), round((c+1)*n/w)), so a one-frame appearance still shows."""
+    p = np.asarray(presence, bool).ravel()
+    n, w = p.size, int(width)
+    out = np.zeros(max(w, 0), bool)
+    if n == 0 or w <= 0:
+        return out
+    if n <= w:
+        edges = _round(np.arange(n + 1) * (w / n))
+        cover = np.zeros(w + 1, np.int64)  # +1 at each present frame's first pixel, -1 after its last
+        np.add.at(cover, edges[:-1][p], 1)
+        np.add.at(cover, edges[1:][p], -1)
+        return np.cumsum(cover[:w]) > 0
+    edges = _round(np.arange(w + 1) * (n / w))
+    csum = np.concatenate([[0], np.cumsum(p)])
+    return csum[edges[1:]] - csum[edges[:-1]] > 0
+
+
 def presence_strip(presence: np.ndarray, color: RGB, bins: int = STRIP_BINS) -> QImage:
-    """A (1 x bins) image: the track colour in every bin holding at least one present frame (max-pooling, so a
-    one-frame appearance in a long video still shows)."""
-    p = np.asarray(presence, bool)
-    n = p.size
+    """A (1 x bins) image, one column per screen pixel of the strip: the track colour where
+    `presence_pixels` says the track is, the empty-lane colour elsewhere. Built at the cell's width (not
+    scaled), so blocks have crisp edges at any size."""
     row = np.empty((1, bins, 4), np.uint8)
     row[...] = (*LANE_EMPTY, 255)
-    if n:
-        edges = np.linspace(0, n, bins + 1).astype(int)
-        edges[1:] = np.maximum(edges[1:], edges[:-1] + 1)  # every bin covers >= 1 frame when n < bins
-        csum = np.concatenate([[0], np.cumsum(p)])
-        hit = csum[np.minimum(edges[1:], n)] - csum[np.minimum(edges[:-1], n)] > 0
-        row[0, hit, :3] = color
+    row[0, presence_pixels(presence, bins), :3] = color
     # RGBA8888 reads bytes in R, G, B, A order on every platform.
     return QImage(row.tobytes(), bins, 1, bins * 4, QImage.Format.Format_RGBA8888).copy()
 
@@ -78,13 +99,27 @@ class TrackTableModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._rows: list[TrackRow] = []
-        self._strips: list[QImage] = []
+        self._strips: dict[tuple[int, int], QImage] = {}  # (row, width) -> strip; cleared by set_rows
 
     def set_rows(self, rows: list[TrackRow]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
-        self._strips = [presence_strip(r.presence, r.color) for r in self._rows]
+        self._strips = {}
         self.endResetModel()
+
+    def strip(self, row: int, width: int) -> QImage:
+        """Row's presence strip at `width` pixels (built on first paint at that width, then cached)."""
+        key = (row, width)
+        img = self._strips.get(key)
+        if img is None:
+            if len(self._strips) > 4 * len(self._rows) + 64:  # widths left over from resizing
+                self._strips.clear()
+            r = self._rows[row]
+            img = self._strips[key] = presence_strip(r.presence, r.color, width)
+        return img
+
+    def num_frames(self, row: int) -> int:
+        return int(np.size(self._rows[row].presence))
 
     def rows(self) -> list[TrackRow]:
         return self._rows
@@ -148,7 +183,7 @@ class TrackTableModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.DecorationRole and c == COL_ID:
             return qcolor(r.color)
         elif role == STRIP_ROLE and c == COL_PRESENCE:
-            return self._strips[index.row()]
+            return index.row()
         elif role == Qt.ItemDataRole.TextAlignmentRole and c in (COL_ID, COL_SCORE):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == Qt.ItemDataRole.ToolTipRole:
@@ -180,25 +215,28 @@ class TrackTableModel(QAbstractTableModel):
 
 
 class _PresenceDelegate(QStyledItemDelegate):
-    """Draws the presence strip, and the current frame as a thin white tick across it."""
+    """Draws the presence strip pixel for pixel (no scaling), and the current frame as a white tick."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, model: TrackTableModel, parent=None) -> None:
         super().__init__(parent)
+        self._model = model
         self.current_fraction: float | None = None  # (frame + 0.5) / num_frames
 
     def paint(self, painter: QPainter, option, index) -> None:
         super().paint(painter, option, index)  # selection background
-        strip = index.data(STRIP_ROLE)
-        if strip is None:
+        src = index.model().mapToSource(index) if hasattr(index.model(), "mapToSource") else index
+        row = src.data(STRIP_ROLE)
+        if row is None:
             return
         r: QRect = option.rect.adjusted(4, 5, -4, -5)
+        if r.width() <= 0 or r.height() <= 0:
+            return
         painter.save()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        painter.drawImage(r, strip)
+        painter.drawImage(r, self._model.strip(row, r.width()))
         painter.setPen(QColor(0, 0, 0, 90))
         painter.drawRect(r.adjusted(0, 0, -1, -1))
         if self.current_fraction is not None:
-            x = r.left() + round(self.current_fraction * (r.width() - 1))
+            x = r.left() + min(r.width() - 1, int(np.floor(self.current_fraction * r.width())))
             painter.setPen(QColor(255, 255, 255, 230))
             painter.drawLine(x, r.top() - 2, x, r.bottom() + 2)
         painter.restore()
@@ -236,7 +274,7 @@ class TrackList(QWidget):
         self.view.setWordWrap(False)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(24)
-        self._strip_delegate = _PresenceDelegate(self.view)
+        self._strip_delegate = _PresenceDelegate(self.model, self.view)
         self.view.setItemDelegateForColumn(COL_PRESENCE, self._strip_delegate)
         header = self.view.horizontalHeader()
         header.setHighlightSections(False)

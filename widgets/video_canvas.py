@@ -26,9 +26,9 @@ _SELECTED_OUTLINE: RGB = (255, 255, 255)
 class MaskOverlay:
     """One track's mask on the frame on screen.
 
-    mask: bool (H, W), same size as the frame. label: text shown after the track id next to the mask's
-    top-left corner (e.g. "person 0.92"; a negative track_id, e.g. for a frame query's mask, shows the label
-    alone). Later overlays in the list are drawn on top of earlier ones.
+    mask: bool (H, W), same size as the frame. label: text shown after the track id, centred just above the
+    middle of the mask's top row, or just below it at the frame's top edge (e.g. "person 0.92"; a negative
+    track_id, e.g. for a frame query's mask, shows the label alone). Later overlays in the list are drawn on top of earlier ones.
     """
 
     track_id: int
@@ -210,6 +210,11 @@ class VideoCanvas(QWidget):
         self._graphics.viewport().installEventFilter(self)
         scene.sigMouseClicked.connect(self._on_mouse_clicked)
         self.view_box.sigRangeChanged.connect(self._declutter_labels)
+        # While the frame is fitted (fit_view, a new frame size), resizing the canvas refits it so the frame
+        # grows with the panel; a user zoom or pan ends that until the next fit_view (Ctrl+F).
+        self._fitted = False
+        self.view_box.sigRangeChangedManually.connect(self._on_user_range)
+        self.view_box.sigResized.connect(self._on_resized)
 
     # ----------------------------------------------------------------------------------------------- content
     def set_frame(self, frame: np.ndarray | None) -> None:
@@ -293,6 +298,17 @@ class VideoCanvas(QWidget):
         if self._frame is not None:
             h, w = self._frame.shape[:2]
             self.view_box.setRange(QRectF(0, 0, w, h), padding=0.01)
+            self._fitted = True
+
+    @property
+    def fitted(self) -> bool:
+        """True while the view shows the whole frame as fit_view left it (a resize keeps it fitted); a zoom or
+        pan by the user clears it."""
+        return self._fitted
+
+    def keep_fitted(self, keep: bool) -> None:
+        """Set whether a resize refits the frame (CompareView clears it in every pane when one is zoomed)."""
+        self._fitted = bool(keep)
 
     # ----------------------------------------------------------------------------------------------- queries
     @property
@@ -354,64 +370,95 @@ class VideoCanvas(QWidget):
         show = self._show_labels and self._overlays_visible and self._frame is not None
         needed = len(self._overlays) if show else 0
         while len(self._labels) < needed:
-            item = pg.TextItem(anchor=(0, 1))
+            item = pg.TextItem(anchor=(0.5, 1))
             item.setZValue(20)
             self.view_box.addItem(item, ignoreBounds=True)
             self._labels.append(item)
         for item in self._labels[needed:]:
             item.hide()
+        anchors: list[tuple[float, float]] = []
         for item, ov, box in zip(self._labels[:needed], self._overlays, self._boxes, strict=False):
             if box is None:
                 item.hide()
+                anchors.append((0.0, 0.0))
                 continue
-            x0, y0 = box[0], box[1]
             text = f"{ov.track_id} {ov.label}".strip() if ov.track_id >= 0 else ov.label
             fill = (20, 20, 22, 210) if not ov.selected else (*ov.color, 230)
             color = (255, 255, 255) if not ov.selected else _text_on(ov.color)
             item.setText(text, color=color)
             item.fill = pg.mkBrush(fill)
             item.border = pg.mkPen(ov.color, width=1)
-            # Above the mask when there is room, inside it otherwise.
-            item.setAnchor((0, 1) if y0 > 12 else (0, 0))
-            item.setPos(float(x0), float(y0))
+            x, y = label_anchor(np.asarray(ov.mask), box)
+            item.setPos(x, y)
+            anchors.append((x, y))
             item.show()
             item.update()
-        self._label_anchors = [(it.pos().x(), it.pos().y()) for it in self._labels[:needed]]
+        self._label_anchors = anchors
         self._declutter_labels()
 
+    def label_anchors(self) -> list[tuple[float, float] | None]:
+        """Image point each overlay's label points at (the middle of its mask's top row), None for an overlay
+        without a label on screen; the label sits just above that point, or below it when there is no room."""
+        return [
+            a if i < len(self._labels) and self._labels[i].isVisible() else None
+            for i, a in enumerate(self._label_anchors)
+        ]
+
+    def label_rects(self) -> list[QRectF | None]:
+        """Viewport rectangle of each overlay's label as drawn (None when not shown); tests and tools."""
+        out: list[QRectF | None] = []
+        for i in range(len(self._label_anchors)):
+            item = self._labels[i] if i < len(self._labels) else None
+            if item is None or not item.isVisible():
+                out.append(None)
+                continue
+            out.append(self._graphics.viewportTransform().mapRect(item.sceneBoundingRect()))
+        return out
+
     def _declutter_labels(self) -> None:
-        """Labels have a fixed size on screen, so at some zooms two overlap; push later ones down below the
-        earlier ones (in screen space, from their anchors) until none overlap."""
+        """Labels have a fixed size on screen, so at some zooms (or when masks start at the same point) they
+        overlap: in screen space, from each label's anchor, push it below the ones already placed, or above
+        them when that would leave the frame; every label stays inside the frame (and the view on the
+        right, so a mask at the right edge keeps a readable label)."""
         anchors = self._label_anchors
         if self._frame is None or not anchors:
             return
-        # Labels stay inside the frame and the visible area on the right (a mask at the right edge would
-        # otherwise have its label cut off).
-        right = min(
-            self.view_box.mapViewToScene(QPointF(self._frame.shape[1], 0)).x(),
-            self.view_box.sceneBoundingRect().right(),
-        )
+        h, w = self._frame.shape[:2]
+        tl = self.view_box.mapViewToScene(QPointF(0, 0))
+        br = self.view_box.mapViewToScene(QPointF(w, h))
+        left, top = tl.x(), tl.y()
+        right = min(br.x(), self.view_box.sceneBoundingRect().right())
+        bottom = br.y()
         placed: list[QRectF] = []
         for item, (x, y) in zip(self._labels, anchors, strict=False):
             if not item.isVisible():
                 continue
             item.setPos(x, y)
-            start = item.sceneBoundingRect()
+            start = item.sceneBoundingRect()  # centred just above the anchor
             rect = QRectF(start)
+            if rect.top() < top:  # no room above the mask: inside it, just below the anchor
+                rect.moveTop(rect.bottom())
             if rect.right() > right:
-                rect.moveRight(max(right, rect.width()))
-            for _ in range(len(placed) + 1):
-                hit = next((r for r in placed if r.intersects(rect)), None)
-                if hit is None:
-                    break
-                rect.moveTop(hit.bottom() + 1)
+                rect.moveRight(right)
+            if rect.left() < left:
+                rect.moveLeft(left)
+            if rect.bottom() > bottom:  # a one-row mask at the very bottom
+                rect.moveBottom(bottom)
+            rect = _free_spot(rect, placed, top, bottom)
             if rect.topLeft() != start.topLeft():
-                p0 = self.view_box.mapViewToScene(QPointF(x, y))
+                p0 = item.scenePos()
                 shifted = QPointF(p0.x() + rect.left() - start.left(), p0.y() + rect.top() - start.top())
                 item.setPos(self.view_box.mapSceneToView(shifted))
             placed.append(rect)
 
     # ------------------------------------------------------------------------------------------------ events
+    def _on_user_range(self, *_args) -> None:
+        self._fitted = False
+
+    def _on_resized(self, *_args) -> None:
+        if self._fitted and self._frame is not None:
+            self.fit_view()
+
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if self._frame is None:
             return
@@ -468,6 +515,41 @@ class VideoCanvas(QWidget):
         if paths:
             self.files_dropped.emit(paths)
             event.acceptProposedAction()
+
+
+def label_anchor(mask: np.ndarray, box: Box) -> tuple[float, float]:
+    """Image point a mask's label points at: the middle set pixel of the mask's top row (always inside the
+    mask, unlike its bounding box's corner or its centroid) at that row's top edge."""
+    x0, y0, x1, _ = box
+    xs = np.flatnonzero(mask[y0, x0:x1])
+    return float(x0 + xs[len(xs) // 2]) + 0.5, float(y0)
+
+
+def _free_spot(rect: QRectF, placed: list[QRectF], top: float, bottom: float) -> QRectF:
+    """`rect` moved vertically off every rectangle in `placed`: downwards first, upwards when that would
+    cross `bottom`; when neither fits, the downward spot clamped to the bottom (some overlap beats a label
+    outside the frame)."""
+
+    def walk(down: bool) -> QRectF:
+        r = QRectF(rect)
+        for _ in range(len(placed) + 1):
+            hit = next((p for p in placed if p.intersects(r)), None)
+            if hit is None:
+                break
+            if down:
+                r.moveTop(hit.bottom() + 1)
+            else:
+                r.moveBottom(hit.top() - 1)
+        return r
+
+    r = walk(True)
+    if r.bottom() <= bottom + 0.5:
+        return r
+    up = walk(False)
+    if up.top() >= top - 0.5:
+        return up
+    r.moveBottom(bottom)
+    return r
 
 
 def _text_on(rgb: RGB) -> tuple[int, int, int]:
