@@ -111,13 +111,13 @@ def evaluate_checkpoint(ckpt: Path, split_dir: Path) -> dict:
     return stats
 
 
-def table(root: Path, models: Path, tag: str, json_out: Path | None) -> str:
+def table(root: Path, models: Path, tag: str, json_out: Path | None, splits: list[str], modes: list[str]) -> str:
     rows, data = [], {}
-    for mode in MODES:
+    for mode in modes:
         ckpt = models / f"tiny-{mode}{tag}.pt"
         if not ckpt.is_file():
             continue
-        for split in HELD_OUT:
+        for split in splits:
             s = evaluate_checkpoint(ckpt, root / split)
             data[f"{mode}/{split}"] = s
             rows.append(f"| {mode} | {split} | " + " | ".join(f"{100 * s[m]:.1f}" for m in METRICS)
@@ -141,6 +141,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=2, help="clips per step (the tiny preset's own default is 4)")
     ap.add_argument("--tag", default="", help="suffix of run folders and checkpoint names (e.g. -T8)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--splits", default=",".join(HELD_OUT), help="held-out splits for the table")
     args = ap.parse_args()
     if args.step == "data":
         make_data(args.root)
@@ -148,7 +149,7 @@ def main() -> int:
         train_models(args.root, args.iters, args.modes.split(","), args.num_frames, args.batch, args.models,
                      args.tag)
     else:
-        print(table(args.root, args.models, args.tag, args.json))
+        print(table(args.root, args.models, args.tag, args.json, args.splits.split(","), args.modes.split(",")))
     return 0
 
 

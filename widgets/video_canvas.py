@@ -28,7 +28,8 @@ class MaskOverlay:
 
     mask: bool (H, W), same size as the frame. label: text shown after the track id, centred just above the
     middle of the mask's top row, or just below it at the frame's top edge (e.g. "person 0.92"; a negative
-    track_id, e.g. for a frame query's mask, shows the label alone). Later overlays in the list are drawn on top of earlier ones.
+    track_id, e.g. for a frame query's mask, shows the label alone). Later overlays in the list are drawn on
+    top of earlier ones.
     """
 
     track_id: int
@@ -436,7 +437,8 @@ class VideoCanvas(QWidget):
             item.setPos(x, y)
             start = item.sceneBoundingRect()  # centred just above the anchor
             rect = QRectF(start)
-            if rect.top() < top:  # no room above the mask: inside it, just below the anchor
+            above = rect.top() >= top
+            if not above:  # no room above the mask: inside it, just below the anchor
                 rect.moveTop(rect.bottom())
             if rect.right() > right:
                 rect.moveRight(right)
@@ -444,7 +446,7 @@ class VideoCanvas(QWidget):
                 rect.moveLeft(left)
             if rect.bottom() > bottom:  # a one-row mask at the very bottom
                 rect.moveBottom(bottom)
-            rect = _free_spot(rect, placed, top, bottom)
+            rect = _free_spot(rect, placed, top, bottom, up_first=above)
             if rect.topLeft() != start.topLeft():
                 p0 = item.scenePos()
                 shifted = QPointF(p0.x() + rect.left() - start.left(), p0.y() + rect.top() - start.top())
@@ -525,10 +527,11 @@ def label_anchor(mask: np.ndarray, box: Box) -> tuple[float, float]:
     return float(x0 + xs[len(xs) // 2]) + 0.5, float(y0)
 
 
-def _free_spot(rect: QRectF, placed: list[QRectF], top: float, bottom: float) -> QRectF:
-    """`rect` moved vertically off every rectangle in `placed`: downwards first, upwards when that would
-    cross `bottom`; when neither fits, the downward spot clamped to the bottom (some overlap beats a label
-    outside the frame)."""
+def _free_spot(rect: QRectF, placed: list[QRectF], top: float, bottom: float, up_first: bool) -> QRectF:
+    """`rect` moved vertically off every rectangle in `placed`, staying within [top, bottom]: away from its
+    mask first (up for a label above its mask, so the mask stays uncovered; down for one inside it), the
+    other way when that leaves the frame; when neither fits, the first way clamped to the frame (some overlap
+    beats a label outside it)."""
 
     def walk(down: bool) -> QRectF:
         r = QRectF(rect)
@@ -542,14 +545,20 @@ def _free_spot(rect: QRectF, placed: list[QRectF], top: float, bottom: float) ->
                 r.moveBottom(hit.top() - 1)
         return r
 
-    r = walk(True)
-    if r.bottom() <= bottom + 0.5:
-        return r
-    up = walk(False)
-    if up.top() >= top - 0.5:
-        return up
-    r.moveBottom(bottom)
-    return r
+    def fits(r: QRectF) -> bool:
+        return r.top() >= top - 0.5 and r.bottom() <= bottom + 0.5
+
+    first = walk(not up_first)
+    if fits(first):
+        return first
+    second = walk(up_first)
+    if fits(second):
+        return second
+    if up_first:
+        first.moveTop(top)
+    else:
+        first.moveBottom(bottom)
+    return first
 
 
 def _text_on(rgb: RGB) -> tuple[int, int, int]:
