@@ -361,10 +361,13 @@ def test_review_queue_and_u_key(ran, qtbot):
     assert [it.frame for it in win.review.items()] == [it.frame for it in expected]
     if expected:
         win._refresh_review_queue()  # a fresh queue: U starts from the top, skipping frames already seen
-        queued = {it.frame for it in expected}
-        win.seek(next((f for f in range(N) if f not in queued), 0))
+        ranked = [it.frame for it in expected]
+        start = next((f for f in range(N) if f not in ranked), ranked[0])
+        win.seek(start)
         visited = win.review.visited()
-        first = next((it.frame for it in expected if it.frame not in visited), expected[0].frame)
+        # from a frame outside the queue U goes to the top; from a queued frame, to the items ranked after it
+        after = ranked[ranked.index(start) + 1:] + ranked[:ranked.index(start) + 1] if start in ranked else ranked
+        first = next((f for f in after if f not in visited), after[0])
         qtbot.keyClick(win.canvas, Qt.Key.Key_U)
         assert win.current == first and first in win.review.visited()
 
