@@ -231,14 +231,13 @@ class EngineWorker(QObject):
         self.finished.emit(job.id, _query_masks(self, job))
 
     def _run_infer(self, st: _State) -> None:
-        from engine.config import InferConfig
-        from engine.inference import infer
+        from engine.inference import infer, infer_config_for
 
         job = st.job
         self.started.emit(job.id, f"Loading {Path(job.checkpoint).name}")
         device = "cuda" if job.device.startswith("cuda") or job.device == "gpu" else "cpu"
         model, meta = self.load_model(job.checkpoint, device)
-        cfg = _infer_config(meta, InferConfig)
+        cfg = infer_config_for(meta)
         cfg.device = device
         cfg.mode = job.mode
         if job.window:
@@ -261,45 +260,20 @@ class EngineWorker(QObject):
 def _query_masks(worker: EngineWorker, job: QueryMasksJob) -> dict[int, list[dict]]:
     import torch
 
-    from engine.config import InferConfig
     from engine.data.video import VideoReader
-    from engine.inference import _run_window
+    from engine.inference import infer_config_for, run_window
 
     device = "cuda" if job.device.startswith("cuda") else "cpu"
     model, meta = worker.load_model(job.checkpoint, device)
-    cfg = _infer_config(meta, InferConfig)
+    cfg = infer_config_for(meta)
     cfg.device = device
     with VideoReader(job.video, cache_size=max(2, job.end - job.start + 1)) as reader:
         chunk = [np.asarray(reader[i]) for i in range(job.start, job.end)]
         size = (int(reader.height), int(reader.width))
-    res = _run_window(model, chunk, job.start, "frame", cfg, torch.device(device), size, False)
+    res = run_window(model, chunk, job.start, "frame", cfg, torch.device(device), size, False)
     return {job.start + j: [rles[0] for rles in fr[2]] for j, fr in enumerate(res.frames or [])}
 
 
-def _infer_config(meta: dict, cls):
-    """The checkpoint's own inference settings when it carries them (extra["infer"] or extra["preset"]); a
-    model built from the tiny preset gets the tiny inference settings (its window, native size)."""
-    import dataclasses
-
-    from engine.config import PRESETS, ModelConfig
-
-    extra = meta.get("extra") or {}
-    raw = extra.get("infer") or meta.get("infer")
-    names = {f.name for f in dataclasses.fields(cls)}
-    if isinstance(raw, cls):
-        return dataclasses.replace(raw)
-    if isinstance(raw, dict):
-        return cls(**{k: v for k, v in raw.items() if k in names})
-    preset = extra.get("preset") or meta.get("preset") or (meta.get("provenance") or {}).get("preset")
-    if preset in PRESETS:
-        return dataclasses.replace(PRESETS[preset]().infer)
-    config = meta.get("config") or {}
-    if isinstance(config, dict):
-        for make in PRESETS.values():
-            ref: ModelConfig = make().model
-            if all(config.get(k) == getattr(ref, k) for k in ("backbone", "hidden_dim", "dec_layers")):
-                return dataclasses.replace(make().infer)
-    return cls()
 
 
 def _plain_meta(meta: dict | None) -> dict:

@@ -95,15 +95,16 @@ def train_models(root: Path, iters: int, modes: list[str], num_frames: int | Non
 def evaluate_checkpoint(ckpt: Path, split_dir: Path) -> dict:
     from engine.data.ytvis import Dataset
     from engine.evaluation import evaluate
-    from engine.inference import FrameFiles, infer
+    from engine.inference import FrameFiles, infer, infer_config_for
     from engine.model.checkpoint import load_checkpoint
 
     model, meta = load_checkpoint(ckpt)
     gt = Dataset.from_folder(split_dir)
+    cfg = infer_config_for(meta)  # the preset's window and native size
     results = []
     t0, frames = time.time(), 0
     for v in gt.videos:
-        pred = infer(FrameFiles(gt.frame_paths(v), v.width, v.height), model, class_names=meta["class_names"])
+        pred = infer(FrameFiles(gt.frame_paths(v), v.width, v.height), model, cfg, class_names=meta["class_names"])
         results += pred.to_ytvis_results(v.id)
         frames += v.length
     stats = evaluate(gt, results).stats

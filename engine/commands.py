@@ -32,21 +32,10 @@ def _infer_args(p: argparse.ArgumentParser) -> None:
 
 
 def _infer_config(args: argparse.Namespace, meta: dict):
-    """The checkpoint's inference settings (saved by training: extra["infer"], else its preset's), then the
-    command line on top."""
-    import dataclasses
+    """The checkpoint's inference settings (engine.inference.infer_config_for), then the command line on top."""
+    from engine.inference import infer_config_for
 
-    from engine.config import PRESETS, InferConfig
-
-    extra = meta.get("extra") or {}
-    preset_name = extra.get("preset") or (meta.get("provenance") or {}).get("preset")
-    if isinstance(extra.get("infer"), dict):
-        names = {f.name for f in dataclasses.fields(InferConfig)}
-        cfg = InferConfig(**{k: v for k, v in extra["infer"].items() if k in names})
-    elif preset_name in PRESETS:
-        cfg = PRESETS[preset_name]().infer
-    else:
-        cfg = InferConfig()
+    cfg = infer_config_for(meta)
     if args.window is not None:
         if args.window < 1:
             raise InputError(None, f"--window must be at least 1, got {args.window}")

@@ -40,6 +40,34 @@ log = logging.getLogger(__name__)
 READOUTS = {"sync": ("sync", "video", "frame"), "video": ("video",), "frame": ("frame",)}
 
 
+
+def infer_config_for(meta: dict) -> InferConfig:
+    """The inference settings a checkpoint was made for: its own (extra["infer"], saved by training), else those
+    of its preset (named in extra/provenance, or recognised from the model config), else the defaults. A tiny model
+    run with the r50 test size (short side 360) sees objects twice as large as in training, so this matters."""
+    import dataclasses
+
+    from engine.config import PRESETS
+
+    extra = meta.get("extra") or {}
+    raw = extra.get("infer") or meta.get("infer")
+    if isinstance(raw, InferConfig):
+        return dataclasses.replace(raw)
+    if isinstance(raw, dict):
+        names = {f.name for f in dataclasses.fields(InferConfig)}
+        return InferConfig(**{k: v for k, v in raw.items() if k in names})
+    preset = extra.get("preset") or meta.get("preset") or (meta.get("provenance") or {}).get("preset")
+    if preset in PRESETS:
+        return PRESETS[preset]().infer
+    config = meta.get("config") or {}
+    if isinstance(config, dict):
+        for make in PRESETS.values():
+            ref = make()
+            if all(config.get(k) == getattr(ref.model, k) for k in ("backbone", "hidden_dim", "dec_layers")):
+                return ref.infer
+    return InferConfig()
+
+
 def resolve_mode(model_mode: str, requested: str | None) -> str:
     """The read-out to use. A sync network also answers as its video-level or frame-level half; a network
     trained with one query set cannot answer for the other."""
@@ -230,8 +258,10 @@ def _np(x) -> np.ndarray | None:
     return x.float().cpu().numpy() if x.is_floating_point() else x.cpu().numpy()
 
 
-def _run_window(model, chunk: list[np.ndarray], start: int, mode: str, cfg: InferConfig, device: torch.device,
+def run_window(model, chunk: list[np.ndarray], start: int, mode: str, cfg: InferConfig, device: torch.device,
                 out_size: tuple[int, int], internals: bool) -> _WindowOut:
+    """One window of frames through the model, masks resized to `out_size`. Public for tools that need one
+    window's raw per-query output (the app re-runs a window to show a frame query's masks)."""
     h, w = inference_size(out_size[0], out_size[1], cfg.short_side, cfg.max_size)
     if (h, w) != tuple(out_size):
         chunk = [cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=cv2.INTER_LINEAR) for f in chunk]
@@ -349,7 +379,7 @@ def infer(video, model, cfg: InferConfig | None = None, *, class_names: list[str
                 buffer.append(next(frames_iter))
             chunk = buffer[:window]
             try:
-                res = _run_window(model, chunk, done, mode, cfg, device, out_size, internals)
+                res = run_window(model, chunk, done, mode, cfg, device, out_size, internals)
             except Exception as e:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
                 if not is_oom(e):
                     raise

@@ -280,3 +280,16 @@ def test_device_choice_and_oom_detection():
     assert is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried ... out of memory"))
     assert not is_oom(RuntimeError("shape mismatch"))
     trim_host_memory()   # a no-op off glibc; must never raise
+
+
+def test_infer_config_for_follows_the_checkpoint():
+    """A checkpoint's own inference settings win; else its preset's; else the model config is recognised."""
+    from engine.config import preset, to_dict
+    from engine.inference import infer_config_for
+
+    tiny = preset("tiny")
+    assert infer_config_for({"extra": {"infer": {"window": 5, "short_side": 0, "unknown": 1}}}).window == 5
+    assert infer_config_for({"extra": {"preset": "tiny"}}) == tiny.infer
+    by_config = infer_config_for({"config": to_dict(tiny.model)})
+    assert by_config.short_side == 0 and by_config.window == tiny.infer.window
+    assert infer_config_for({}).short_side == preset("r50").infer.short_side
