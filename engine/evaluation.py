@@ -99,7 +99,7 @@ def frame_areas(tracks: list[list[RLE | None]], length: int) -> np.ndarray:
     for i, segs in enumerate(tracks):
         idx = [t for t, s in enumerate(segs) if s is not None]
         if idx:
-            out[i, idx] = mask_utils.area([segs[t] for t in idx])
+            out[i, idx] = masks.areas([segs[t] for t in idx])
     return out
 
 

@@ -19,22 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from engine.data import masks
 from engine.types import Track, VideoPrediction
 
 # A cue below this value is not worth a reason line in the queue.
 REASON_THRESHOLD = 0.3
 
 
-def _c(rle: dict) -> dict:
-    counts = rle["counts"]
-    counts = counts.encode("ascii") if isinstance(counts, str) else counts
-    return {"size": list(rle["size"]), "counts": counts}
-
-
-def _area(rle: dict | None) -> int:
-    return 0 if rle is None else int(mask_utils.area(_c(rle)))
+_area = masks.area
 
 
 def presence(track: Track, n: int | None = None) -> np.ndarray:
@@ -61,7 +54,7 @@ def mask_iou(a: dict | None, b: dict | None) -> float:
         return float("nan")
     if a is None or b is None:
         return 0.0
-    return float(np.asarray(mask_utils.iou([_c(a)], [_c(b)], [0]))[0, 0])
+    return float(masks.iou_matrix([a], [b])[0, 0])
 
 
 def _scores(track: Track, n: int) -> np.ndarray:

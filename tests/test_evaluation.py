@@ -286,3 +286,16 @@ def test_cli_eval_end_to_end(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "bad.json" in lines[0] and "results[2].segmentations" in lines[0]
+
+
+def test_long_tracks_areas_beyond_255_frames():
+    """pycocotools' area() overflows a uint8 scratch array past 255 RLEs under numpy 2; long videos must work."""
+    import numpy as np
+
+    from engine.data import masks
+
+    frames = [np.zeros((8, 9), dtype=bool) for _ in range(321)]
+    for t, f in enumerate(frames):
+        f[: 1 + t % 8, :3] = True
+    rles = [masks.encode(f) for f in frames]
+    assert masks.areas(rles).tolist() == [int(f.sum()) for f in frames]
