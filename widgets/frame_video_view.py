@@ -19,11 +19,15 @@ _Y_RANGE = (-0.1, 1.12)
 
 
 def mask_iou(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    """IoU of two bool masks; NaN when either is missing or both are empty."""
-    if a is None or b is None:
+    """IoU of two bool masks, with the engine's convention (engine/review.py): 0 when exactly one of them is
+    missing or empty (the two read-outs disagree), NaN when both are."""
+    a_on = a is not None and bool(np.any(a))
+    b_on = b is not None and bool(np.any(b))
+    if not (a_on or b_on):
         return float("nan")
-    union = np.count_nonzero(a | b)
-    return float(np.count_nonzero(a & b) / union) if union else float("nan")
+    if not (a_on and b_on):
+        return 0.0
+    return float(np.count_nonzero(a & b) / np.count_nonzero(a | b))
 
 
 class _SeekViewBox(pg.ViewBox):
@@ -165,7 +169,7 @@ class FrameVideoView(QWidget):
                 pane.set_title(f"{name} · none on this frame" if frame_rgb is not None else name)
         self._iou = mask_iou(video_mask, frame_mask)
         if np.isfinite(self._iou):
-            self.frame_pane.set_title(f"frame-level · IoU {self._iou:.2f}")
+            self.frame_pane.set_title(f"{self.frame_pane.title()} · IoU {self._iou:.2f}")
 
     def set_curves(self, video_scores: np.ndarray, frame_scores: np.ndarray, iou: np.ndarray) -> None:
         """Per-frame curves over the whole video (float arrays of the same length, NaN where absent)."""

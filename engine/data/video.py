@@ -642,8 +642,8 @@ class VideoReader:
             time.sleep(0.001 if self._waiting else 0)
 
     def _read_ahead_due(self) -> bool:
-        a = self._av
-        return a._frames is not None and a.cursor + 1 < self._ra_target
+        a = self._av  # None once the reader is closed
+        return a is not None and a._frames is not None and a.cursor + 1 < self._ra_target
 
     # ---- sequential ----------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[np.ndarray]:
