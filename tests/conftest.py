@@ -32,3 +32,17 @@ def _isolated_settings(tmp_path_factory):
     """Keep QSettings (recent files, window state) of the test run away from the user's own."""
     os.environ["SYNCVIS_SETTINGS_DIR"] = str(tmp_path_factory.mktemp("settings"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests that use torch run one intra-op thread: their tensors are small, and on a shared 2-core machine two
+    threads fighting other processes run several times slower than one."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -53,15 +53,6 @@ def _targets(t: int = T) -> list[dict]:
     return out
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _cfg(**kw) -> LossConfig:
     return LossConfig(num_points=64, **kw)
 

@@ -17,15 +17,6 @@ from engine.model.syncvis import build_model
 H, W = 45, 67   # odd on purpose: padding, crop and resize must give masks of exactly this size
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Two busy cores shared with other jobs: one intra-op thread is much faster than two fighting ones."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _model(mode: str = "sync", seed: int = 0):
     cfg = preset("tiny", mode).model
     cfg.dec_layers, cfg.enc_layers = 2, 1

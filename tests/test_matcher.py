@@ -15,14 +15,6 @@ from engine.model.point_sampling import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _pixel_centres(h: int, w: int) -> torch.Tensor:
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     return torch.stack([(xs.flatten() + 0.5) / w, (ys.flatten() + 0.5) / h], dim=1).float()   # (x, y)

@@ -18,16 +18,6 @@ from engine.model.position_encoding import PositionEmbeddingSine, PositionEmbedd
 from engine.model.sync_decoder import attention_mask
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared 2-core machine (two threads are much slower
-    there when other processes are running)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _cfg(mode: str = "sync", **kw) -> ModelConfig:
     cfg = preset("tiny", mode).model
     for k, v in kw.items():

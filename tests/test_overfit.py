@@ -26,15 +26,6 @@ EASY = dataclasses.replace(
 SIZE = (96, 64)          # (W, H): pads to 96 x 64, masks at 24 x 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # one thread: on the shared 2-core machine two threads oversubscribe and run ~10x slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _clips():
     # seeds whose instances all show at least ~400 px in every frame (classes 3, 8 and 6, 3: one shared)
     videos = [generate_video(EASY, seed=s, size=SIZE) for s in (2, 9)]

@@ -19,14 +19,6 @@ SMALL = {"model.dec_layers": 2, "model.enc_layers": 1, "loss.num_points": 256, "
          "max_size": 96, "log_every": 1, "frame_range": 3}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return write_dataset(tmp_path_factory.mktemp("synth"), num_videos=3, seed=5, size=(96, 64))
