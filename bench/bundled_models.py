@@ -98,19 +98,15 @@ def train_models(root: Path, iters: int, modes: list[str], num_frames: int | Non
 def evaluate_checkpoint(ckpt: Path, split_dir: Path) -> dict:
     from engine.data.ytvis import Dataset
     from engine.evaluation import evaluate
-    from engine.inference import FrameFiles, infer, infer_config_for
+    from engine.inference import infer_config_for
     from engine.model.checkpoint import load_checkpoint
+    from engine.train import predict_dataset
 
     model, meta = load_checkpoint(ckpt)
-    gt = Dataset.from_folder(split_dir)
-    cfg = infer_config_for(meta)  # the preset's window and native size
-    results = []
-    t0, frames = time.time(), 0
-    for v in gt.videos:
-        pred = infer(FrameFiles(gt.frame_paths(v), v.width, v.height), model, cfg, class_names=meta["class_names"])
-        results += pred.to_ytvis_results(v.id)
-        frames += v.length
-    fps = frames / (time.time() - t0)
+    # the preset's window and native size, and the same per-video run as training's evaluation
+    t0 = time.time()
+    gt, results = predict_dataset(model, Dataset.from_folder(split_dir), meta["class_names"], infer_config_for(meta))
+    fps = sum(v.length for v in gt.videos) / (time.time() - t0)
     stats = evaluate(gt, results).stats
     stats["fps"] = fps
     # class-agnostic AP separates "found and tracked the objects" from "named the shape right"

@@ -37,7 +37,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from engine.config import Preset
+from engine.config import InferConfig, Preset
 from engine.config import preset as get_preset
 from engine.data.clips import ClipBatches, ClipDataset, collate_clips
 from engine.data.ytvis import Dataset
@@ -266,11 +266,10 @@ def _split_validation(ds: Dataset, fraction: float, max_videos: int,
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
-def evaluate_model(model: nn.Module, gt: Dataset, class_names: list[str], p: Preset,
-                   max_videos: int | None = None, cancel: CancelFn | None = None) -> dict[str, float]:
-    """YTVIS metrics of `model` on the videos of a dataset folder (each video through
-    `engine.inference.infer`)."""
-    from engine.evaluation import evaluate
+def predict_dataset(model: nn.Module, gt: Dataset, class_names: list[str], cfg: InferConfig,
+                    max_videos: int | None = None, cancel: CancelFn | None = None) -> tuple[Dataset, list[dict]]:
+    """Run `model` over the annotated videos of a dataset (each through `engine.inference.infer`); returns the
+    subset that was run and its YTVIS results, with the model's classes mapped to the dataset's ids by name."""
     from engine.inference import FrameFiles, infer
 
     name_to_cat = {c.name: c.id for c in gt.categories}
@@ -279,12 +278,20 @@ def evaluate_model(model: nn.Module, gt: Dataset, class_names: list[str], p: Pre
     for v in videos:
         if cancel is not None and cancel():
             break
-        pred = infer(FrameFiles(gt.frame_paths(v), v.width, v.height), model, p.infer)
+        pred = infer(FrameFiles(gt.frame_paths(v), v.width, v.height), model, cfg)
         for r in pred.to_ytvis_results(v.id):
             cat = name_to_cat.get(class_names[r["category_id"] - 1])
             if cat is not None:
                 results.append({**r, "category_id": cat})
-    sub = gt.subset([v.id for v in videos])
+    return gt.subset([v.id for v in videos]), results
+
+
+def evaluate_model(model: nn.Module, gt: Dataset, class_names: list[str], cfg: InferConfig,
+                   max_videos: int | None = None, cancel: CancelFn | None = None) -> dict[str, float]:
+    """YTVIS metrics of `model` on the annotated videos of a dataset (see predict_dataset)."""
+    from engine.evaluation import evaluate
+
+    sub, results = predict_dataset(model, gt, class_names, cfg, max_videos, cancel)
     return evaluate(sub, results).stats
 
 
@@ -439,7 +446,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             return
         if is_main:
             t = time.perf_counter()
-            stats = evaluate_model(model, val_gt, class_names, p, tc.val_max_videos)
+            stats = evaluate_model(model, val_gt, class_names, p.infer, tc.val_max_videos)
             events.write(type="eval", step=step, **stats, eval_s=round(time.perf_counter() - t, 2),
                          num_videos=min(len(val_gt.videos), tc.val_max_videos))
             model.train()
