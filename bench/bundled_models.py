@@ -96,23 +96,37 @@ def train_models(root: Path, iters: int, modes: list[str], num_frames: int | Non
 
 
 def evaluate_checkpoint(ckpt: Path, split_dir: Path) -> dict:
+    from engine.model.checkpoint import load_checkpoint
+
+    return evaluate_loaded(*load_checkpoint(ckpt), split_dir)
+
+
+def evaluate_loaded(model, meta: dict, split_dir: Path, mode: str | None = None) -> dict:
+    """YTVIS metrics of a loaded checkpoint on one held-out split, plus fps, class-agnostic AP and tube IoU.
+
+    `mode` picks the read-out (a sync model's video or frame queries alone); None is the model's own."""
     from engine.data.ytvis import Dataset
     from engine.evaluation import evaluate
     from engine.inference import infer_config_for
-    from engine.model.checkpoint import load_checkpoint
     from engine.train import predict_dataset
 
-    model, meta = load_checkpoint(ckpt)
-    # the preset's window and native size, and the same per-video run as training's evaluation
+    cfg = infer_config_for(meta)   # the preset's window and native size
+    if mode is not None:
+        cfg = dataclasses.replace(cfg, mode=mode)
+    # the same per-video run as training's evaluation
     t0 = time.time()
-    gt, results = predict_dataset(model, Dataset.from_folder(split_dir), meta["class_names"], infer_config_for(meta))
+    gt, results = predict_dataset(model, Dataset.from_folder(split_dir), meta["class_names"], cfg)
     fps = sum(v.length for v in gt.videos) / (time.time() - t0)
     stats = evaluate(gt, results).stats
     stats["fps"] = fps
     # class-agnostic AP separates "found and tracked the objects" from "named the shape right"
     agnostic = Dataset(videos=gt.videos, categories=gt.categories[:1],
                        instances=[dataclasses.replace(i, category_id=gt.categories[0].id) for i in gt.instances])
-    stats["AP_agnostic"] = evaluate(agnostic, [{**r, "category_id": gt.categories[0].id} for r in results]).stats["AP"]
+    one = evaluate(agnostic, [{**r, "category_id": gt.categories[0].id} for r in results])
+    stats["AP_agnostic"] = one.stats["AP"]
+    # tube IoU: per object, the best video IoU of any prediction (any class, any score), averaged over objects
+    best = [iou for v in one.per_video.values() for iou in v["best_iou"].values()]
+    stats["tube_iou"] = float(sum(best) / len(best)) if best else 0.0
     return stats
 
 

@@ -55,16 +55,24 @@ _NORM_TYPES = (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batc
 
 # ------------------------------------------------------------------------------------------------ helpers
 def apply_overrides(p: Preset, overrides: dict[str, Any] | None) -> Preset:
-    """`{"lr": 1e-4, "model.dec_layers": 3, "loss.num_points": 512}`: bare names are TrainConfig fields."""
+    """`{"lr": 1e-4, "model.dec_layers": 3, "model.sync.top_k": 8}`: bare names are TrainConfig fields."""
     for key, value in (overrides or {}).items():
-        section, _, name = key.rpartition(".")
-        target = getattr(p, section or "train")
-        if not any(f.name == name for f in dataclasses.fields(target)):
+        *path, name = key.split(".")
+        target = p.train if not path else p
+        for part in path:
+            target = getattr(target, part, None)
+        if not dataclasses.is_dataclass(target) or not any(f.name == name for f in dataclasses.fields(target)):
             raise ValueError(f"unknown setting {key!r}")
         if isinstance(getattr(target, name), tuple) and isinstance(value, list):
             value = tuple(value)
         setattr(target, name, value)
     return p
+
+
+def _model_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The `model.*` settings that survive `--init`: the run's sync settings (N_k, lambda, order) are not
+    weights, so an ablation may change them on top of a checkpoint's architecture."""
+    return {k: v for k, v in (overrides or {}).items() if k.startswith("model.sync.")}
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float, backbone_mult: float,
@@ -230,7 +238,8 @@ def _set_rng_state(st: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ model setup
-def _init_model(p: Preset, num_classes: int, class_names: list[str], init: str | Path | None):
+def _init_model(p: Preset, num_classes: int, class_names: list[str], init: str | Path | None,
+                sync_overrides: dict[str, Any] | None = None):
     """Build the network; with `init`, start from one of our checkpoints (its architecture, this run's mode
     and vocabulary; class-head rows are copied by class name) or import an official detectron2-style state
     dict into the preset's architecture. Returns (model, a note for the log)."""
@@ -248,6 +257,7 @@ def _init_model(p: Preset, num_classes: int, class_names: list[str], init: str |
         return model, f"imported official weights from {init}: {report.summary()}"
     p.model = dataclasses.replace(ckpt.checkpoint_config(init, meta), num_classes=num_classes,
                                   mode=p.model.mode)
+    apply_overrides(p, sync_overrides)
     model = build_model(p.model)
     report = ckpt.load_official_state_dict(model, ckpt.read_checkpoint(init)["state_dict"],
                                            list(meta["class_names"]), class_names)
@@ -336,7 +346,8 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
     try:
         with _stop_signals(stop):
             return _run(p, data_dir, out, init, dev, dd, events, stop, resume, val_dir, progress, cancel,
-                        check_replicas, load_weights, save_checkpoint, SetCriterion, preset, mode)
+                        check_replicas, load_weights, save_checkpoint, SetCriterion, preset, mode,
+                        _model_overrides(overrides))
     except BaseException as e:
         msg = f"{type(e).__name__}: {e}"
         if not isinstance(e, KeyboardInterrupt):
@@ -352,7 +363,8 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
 
 def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, events: _Events,
          stop: threading.Event, resume: bool, val_dir, progress, cancel, check_replicas,
-         load_weights, save_checkpoint, SetCriterion, preset_name: str, mode: str) -> Path:
+         load_weights, save_checkpoint, SetCriterion, preset_name: str, mode: str,
+         sync_overrides: dict[str, Any] | None = None) -> Path:
     tc = p.train
     is_main = dd.rank == 0
     data = Dataset.from_folder(data_dir)
@@ -367,7 +379,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
     clips = ClipDataset(data, tc, seed=tc.seed, video_ids=train_ids, class_ids=class_ids)
 
     torch.manual_seed(tc.seed)   # identical initial weights on every rank (DDP also broadcasts rank 0's)
-    model, init_note = _init_model(p, len(class_ids), class_names, init)
+    model, init_note = _init_model(p, len(class_ids), class_names, init, sync_overrides)
     model.to(dev)
     criterion = SetCriterion(p.loss, len(class_ids), mode).to(dev)
     # the criterion's point draws get their own RNG, per rank, saved with the checkpoint: resuming is exact

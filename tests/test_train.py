@@ -11,7 +11,7 @@ import torch
 
 from engine.data.synthetic import CATEGORY_NAMES, write_dataset
 from engine.model.checkpoint import load_checkpoint
-from engine.train import latest_checkpoint, lr_factor, param_groups, read_events, train
+from engine.train import apply_overrides, latest_checkpoint, lr_factor, param_groups, read_events, train
 
 ROOT = Path(__file__).resolve().parents[1]
 # a reduced tiny network and small clips: the loop is what is tested here, not the model
@@ -88,15 +88,31 @@ def test_fine_tune_init_maps_classes(data, tmp_path):
     save_checkpoint(tmp_path / "src.pt", src, names, {"note": "test"})
     run = tmp_path / "ft"
     train(data, run, init=tmp_path / "src.pt", iters=1, num_frames=2, batch_size=1, lr=0.0, device="cpu",
-          overrides={**SMALL, "val_fraction": 0.34, "val_max_videos": 1, "warmup_iters": 0})
+          overrides={**SMALL, "val_fraction": 0.34, "val_max_videos": 1, "warmup_iters": 0,
+                     "model.sync.top_k": 2, "model.sync.order": "video_first"})
     events = read_events(run)
     assert [e["type"] for e in events] == ["start", "eval", "train", "eval", "done"]  # before and after AP
     tuned, _ = load_checkpoint(run / "model_final.pt")
+    # the architecture is the checkpoint's, the synchronisation settings (not weights) are the run's
+    assert tuned.cfg.dec_layers == 2 and src.cfg.sync.top_k == 4
+    assert (tuned.cfg.sync.top_k, tuned.cfg.sync.order) == (2, "video_first")
     w_src = src.state_dict()["sem_seg_head.predictor.class_embed.weight"]
     w_new = tuned.state_dict()["sem_seg_head.predictor.class_embed.weight"]
     # lr 0: weights unchanged except for the re-ordering of class rows (no-object row stays last)
     torch.testing.assert_close(w_new[:-1], w_src[:-1].flip(0))
     torch.testing.assert_close(w_new[-1], w_src[-1])
+
+
+def test_overrides_reach_nested_sections():
+    from engine.config import preset
+
+    p = apply_overrides(preset("tiny"), {"lr": 1e-3, "loss.subclip_len": 4, "model.sync.top_k": 8,
+                                         "model.sync.order": "video_first", "min_sizes": [64, 96]})
+    assert (p.train.lr, p.loss.subclip_len, p.train.min_sizes) == (1e-3, 4, (64, 96))
+    assert (p.model.sync.top_k, p.model.sync.order, p.model.sync.momentum) == (8, "video_first", 0.05)
+    for bad in ("nope", "model.sync.nope", "model.nope.top_k", "loss.subclip_len.x"):
+        with pytest.raises(ValueError, match="unknown setting"):
+            apply_overrides(preset("tiny"), {bad: 1})
 
 
 def test_optimizer_groups_and_schedule():
