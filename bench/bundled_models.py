@@ -125,8 +125,7 @@ def evaluate_loaded(model, meta: dict, split_dir: Path, mode: str | None = None)
     one = evaluate(agnostic, [{**r, "category_id": gt.categories[0].id} for r in results])
     stats["AP_agnostic"] = one.stats["AP"]
     # tube IoU: per object, the best video IoU of any prediction (any class, any score), averaged over objects
-    best = [iou for v in one.per_video.values() for iou in v["best_iou"].values()]
-    stats["tube_iou"] = float(sum(best) / len(best)) if best else 0.0
+    stats["tube_iou"] = one.mean_best_iou()
     return stats
 
 
@@ -140,10 +139,10 @@ def table(root: Path, models: Path, tag: str, json_out: Path | None, splits: lis
             s = evaluate_checkpoint(ckpt, root / split)
             data[f"{mode}/{split}"] = s
             rows.append(f"| {mode} | {split} | " + " | ".join(f"{100 * s[m]:.1f}" for m in METRICS)
-                        + f" | {100 * s['AP_agnostic']:.1f} | {s['fps']:.1f} |")
+                        + f" | {100 * s['AP_agnostic']:.1f} | {100 * s['tube_iou']:.1f} | {s['fps']:.1f} |")
             print(rows[-1], flush=True)
-    head = ("| mode | split | " + " | ".join(METRICS) + " | AP class-agnostic | fps |\n|---|---|"
-            + "---|" * (len(METRICS) + 2))
+    head = ("| mode | split | " + " | ".join(METRICS) + " | AP class-agnostic | tube IoU | fps |\n|---|---|"
+            + "---|" * (len(METRICS) + 3))
     text = head + "\n" + "\n".join(rows)
     if json_out:
         json_out.write_text(json.dumps(data, indent=2))

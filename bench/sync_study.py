@@ -1,7 +1,7 @@
 """The studies behind the bundled models' table: input length T, and what makes `sync` (not) come out ahead.
 
     python bench/sync_study.py train --study length|sync [--variants a,b] [--iters 300] [--batch 4]
-    python bench/sync_study.py table --study length|sync|inference [--splits default,hard] [--json OUT]
+    python bench/sync_study.py table --study length|sync|inference|steps [--splits default,hard] [--json OUT]
 
 Every trained variant is a short fine-tune of a bundled checkpoint (`resources/models/tiny-{video,sync}.pt`) on
 the bundled training set (`bench/bundled_models.py data`), one factor changed, everything else equal: the same
@@ -9,6 +9,9 @@ start, data order, schedule and budget. Short runs from random weights score AP 
 T = 2 runs, 250 iterations from scratch), so a shared start is the only way a CPU budget shows differences.
 `control` (= `sync-T4`) continues the bundled recipe unchanged and `control-seed1` repeats it with another data
 order: their gap is the run-to-run noise every other difference must beat.
+
+`--study steps` trains nothing either: it evaluates the intermediate checkpoints that the bundled models' runs kept
+(`runs/bundled/run-{mode}/checkpoints`), a training-length curve of the recipe itself.
 
 `--study inference` trains nothing: it evaluates the bundled `sync` checkpoint with its synchronisation settings
 changed at test time (lambda, N_k, order) and with its video-level or frame-level queries read out alone.
@@ -107,6 +110,10 @@ def table(root: Path, models: Path, study: str, splits: list[str], json_out: Pat
             for k, v in sync.items():
                 setattr(model.cfg.sync, k, v)
             runs[name] = (model, meta, readout)
+    elif study == "steps":
+        runs = {f"{mode} @{int(path.stem.split('_')[1])}": (*load_checkpoint(path), None)
+                for mode in ("sync", "video", "frame")
+                for path in sorted((root / f"run-{mode}" / "checkpoints").glob("model_*.pt"))}
     else:
         runs = {name: (*load_checkpoint(path), None) for name, path in _checkpoints(root, study).items()}
     for name, (model, meta, readout) in runs.items():
@@ -124,7 +131,7 @@ def table(root: Path, models: Path, study: str, splits: list[str], json_out: Pat
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("step", choices=("train", "table"))
-    ap.add_argument("--study", choices=("length", "sync", "inference"), required=True)
+    ap.add_argument("--study", choices=("length", "sync", "inference", "steps"), required=True)
     ap.add_argument("--root", type=Path, default=ROOT / "runs" / "bundled")
     ap.add_argument("--models", type=Path, default=ROOT / "resources" / "models")
     ap.add_argument("--variants", default="", help="comma-separated subset (default: all of the study)")
@@ -139,8 +146,8 @@ def main() -> int:
     if unknown:
         ap.error(f"unknown split(s) {', '.join(sorted(unknown))}; choose from {', '.join(HELD_OUT)}")
     if args.step == "train":
-        if args.study == "inference":
-            ap.error("the inference study trains nothing; run `table --study inference`")
+        if args.study in ("inference", "steps"):
+            ap.error(f"the {args.study} study trains nothing; run `table --study {args.study}`")
         names = args.variants.split(",") if args.variants else list(STUDIES[args.study])
         bad = [n for n in names if n not in STUDIES[args.study]]
         if bad:

@@ -61,6 +61,13 @@ class EvalResult:
     num_gt: int = 0
     num_pred: int = 0
 
+    def mean_best_iou(self) -> float:
+        """Mean over ground-truth objects of the best video IoU any same-class prediction reaches ("tube IoU"),
+        whatever its score: it moves with mask and tracking quality when scores are too poor for AP to (0 when
+        there is no object)."""
+        best = [iou for v in self.per_video.values() for iou in v["best_iou"].values()]
+        return float(np.mean(best)) if best else 0.0
+
     def format_table(self, per_category: bool = False) -> str:
         lines = []
         for key, (ap, thr, area, md) in zip(STAT_KEYS, _STAT_LINES, strict=True):

@@ -130,6 +130,7 @@ def test_false_positive_ranked_first_hand_computed_ap():
     pv = r.per_video[1]
     assert (pv["gt"], pv["pred"], pv["matched"], pv["missed"], pv["false_positives"]) == (3, 3, 2, 1, 1)
     assert pv["best_iou"] == {1: 1.0, 2: 1.0, 3: 0.0}
+    assert r.mean_best_iou() == pytest.approx(2 / 3)
 
 
 def test_crowd_ground_truth_is_ignored():
