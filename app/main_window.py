@@ -1372,14 +1372,12 @@ class MainWindow(QMainWindow):
             return None
         from engine.evaluation import evaluate
 
-        by_name = {c.name: c.id for c in self.gt.categories}
+        cat_of = self.gt.category_ids_for(list(pred.categories))
         results = []
         for r in pred.to_ytvis_results(v.id):
             cid = r["category_id"]
-            name = pred.categories[cid - 1] if 1 <= cid <= len(pred.categories) else None
-            r["category_id"] = by_name.get(name, cid)
-            r["segmentations"] = [s if s is not None else None for s in r["segmentations"]]
-            results.append(r)
+            if 1 <= cid <= len(cat_of) and cat_of[cid - 1] is not None:
+                results.append({**r, "category_id": cat_of[cid - 1]})
         try:
             res = evaluate(self.gt.subset([v.id]), results)
         except Exception as e:  # noqa: BLE001 - a metric is a nicety; never a crash

@@ -49,20 +49,21 @@ def _infer_config(args: argparse.Namespace, meta: dict):
     return cfg
 
 
-def _category_map(class_names: list[str], dataset) -> list[int]:
-    """label index -> dataset category id, by name; by position when the dataset's names differ but the counts
-    match (a dataset exported with renamed classes)."""
+def _category_map(class_names: list[str], dataset) -> list[int | None]:
+    """label index -> dataset category id (`Dataset.category_ids_for`), saying what is mapped how."""
     if dataset is None:
         return list(range(1, len(class_names) + 1))
-    by_name = {c.name: c.id for c in dataset.categories}
-    if all(n in by_name for n in class_names):
-        return [by_name[n] for n in class_names]
-    ids = sorted(c.id for c in dataset.categories)
-    if len(ids) == len(class_names):
-        log.warning("class names of the checkpoint and the dataset differ; mapping by position")
-        return ids
-    raise InputError(None, f"the checkpoint's classes ({', '.join(class_names)}) do not match the dataset's "
-                           f"({', '.join(c.name for c in dataset.categories)})")
+    cat_of = dataset.category_ids_for(class_names)
+    names = dataset.category_names()
+    if all(m is None for m in cat_of):
+        raise InputError(dataset.root, f"none of the checkpoint's classes ({', '.join(class_names)}) is among the "
+                                       f"dataset's ({', '.join(c.name for c in dataset.categories)})")
+    if all(m is not None and names[m] != n for m, n in zip(cat_of, class_names, strict=True)):
+        log.warning("no class name of the checkpoint is in the dataset; mapping classes by position")
+    unmapped = [n for m, n in zip(cat_of, class_names, strict=True) if m is None]
+    if unmapped:
+        log.warning("classes not in the dataset, their predictions are left out: %s", ", ".join(unmapped))
+    return cat_of
 
 
 @command("infer", "run SyncVIS over a video, a frame folder or a dataset folder")(_infer_args)
@@ -100,7 +101,8 @@ def _infer(args: argparse.Namespace) -> int:
                          on_notice=lambda m: print(f"note: {m}"))
             done += len(src)
             for r in pred.to_ytvis_results(vid):
-                results.append({**r, "category_id": cat_of[r["category_id"] - 1]})
+                if cat_of[r["category_id"] - 1] is not None:
+                    results.append({**r, "category_id": cat_of[r["category_id"] - 1]})
             close = getattr(src, "close", None)
             if close is not None:
                 close()

@@ -279,10 +279,10 @@ def _split_validation(ds: Dataset, fraction: float, max_videos: int,
 def predict_dataset(model: nn.Module, gt: Dataset, class_names: list[str], cfg: InferConfig,
                     max_videos: int | None = None, cancel: CancelFn | None = None) -> tuple[Dataset, list[dict]]:
     """Run `model` over the annotated videos of a dataset (each through `engine.inference.infer`); returns the
-    subset that was run and its YTVIS results, with the model's classes mapped to the dataset's ids by name."""
+    subset that was run and its YTVIS results, in the dataset's category ids (`Dataset.category_ids_for`)."""
     from engine.inference import FrameFiles, infer
 
-    name_to_cat = {c.name: c.id for c in gt.categories}
+    cat_of = gt.category_ids_for(class_names)
     videos = [v for v in gt.videos if gt.instances_of(v.id)][: max_videos or None]
     results = []
     for v in videos:
@@ -290,7 +290,7 @@ def predict_dataset(model: nn.Module, gt: Dataset, class_names: list[str], cfg: 
             break
         pred = infer(FrameFiles(gt.frame_paths(v), v.width, v.height), model, cfg)
         for r in pred.to_ytvis_results(v.id):
-            cat = name_to_cat.get(class_names[r["category_id"] - 1])
+            cat = cat_of[r["category_id"] - 1]
             if cat is not None:
                 results.append({**r, "category_id": cat})
     return gt.subset([v.id for v in videos]), results

@@ -222,6 +222,13 @@ def test_cli_infer_eval_and_export(tmp_path, capsys):
     ds = Dataset.from_folder(root)
     results = load_results(out, ds)
     assert len(results) == 8 and {r["video_id"] for r in results} == {1, 2}
+    # a checkpoint whose vocabulary shares nothing with the dataset's (and differs in size): named error
+    cfg3 = preset("tiny", "sync").model
+    cfg3.dec_layers, cfg3.enc_layers, cfg3.num_classes = 2, 1, 3
+    ck_x = save_checkpoint(tmp_path / "x.pt", build_model(cfg3), ["x0", "x1", "x2"], {})
+    assert run_cli(["infer", str(root), "--checkpoint", str(ck_x), "-o", str(tmp_path / "x.json"),
+                    "--window", "6", "--device", "cpu"]) == 2
+    assert "none of the checkpoint's classes" in capsys.readouterr().err
 
     # a single video file, with the frame read-out of the same sync network
     from engine.data.synthetic import write_mp4

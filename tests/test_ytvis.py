@@ -284,6 +284,15 @@ def test_from_folder_checks_frames(tmp_path):
         Dataset.from_folder(tmp_path)
 
 
+def test_category_ids_for_one_policy():
+    ds = _dataset()   # categories 1 cat, 2 dog
+    assert ds.category_ids_for(["dog", "cat"]) == [2, 1]                 # by name, any order
+    assert ds.category_ids_for(["cat", "zebra", "dog"]) == [1, None, 2]  # no counterpart: None (dropped)
+    assert ds.category_ids_for(["class 1", "class 2"]) == [1, 2]         # no name matches, counts do: position
+    assert ds.category_ids_for(["a", "b", "c"]) == [None, None, None]
+    assert ds.category_ids_for(["dog", "b"]) == [2, None]                # one name matches: never by position
+
+
 def test_convenience_queries():
     ds = _dataset()
     assert ds.category_names() == {1: "cat", 2: "dog"}

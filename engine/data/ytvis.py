@@ -95,6 +95,17 @@ class Dataset:
     def category_names(self) -> dict[int, str]:
         return {c.id: c.name for c in self.categories}
 
+    def category_ids_for(self, class_names: list[str]) -> list[int | None]:
+        """A model's label index -> this dataset's category id, the one policy of the CLI, training's evaluation
+        and the app. By name; when no name matches but the counts do, by position (the same classes exported
+        under other names). A class with no counterpart maps to None: its predictions cannot be right, so
+        callers drop them rather than file them under some other category."""
+        by_name = {c.name: c.id for c in self.categories}
+        mapped = [by_name.get(n) for n in class_names]
+        if not any(m is not None for m in mapped) and len(self.categories) == len(class_names):
+            return sorted(c.id for c in self.categories)
+        return mapped
+
     def instances_of(self, video_id: int) -> list[Instance]:
         return [a for a in self.instances if a.video_id == video_id]
 
