@@ -134,7 +134,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check-replicas", action="store_true",
                    help="debug: every process writes a checksum of its weights to OUT/replicas/ at the end")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config field, e.g. --set eval_every=200 --set loss.num_points=1024 (repeatable)")
+                   help="any config field, e.g. --set eval_every=200 --set loss.num_points=1024 "
+                        "--set model.sync.top_k=8 (repeatable; model.sync.* also applies on top of --init)")
 
 
 def _parse_overrides(items: list[str]) -> dict:
