@@ -1169,11 +1169,7 @@ class MainWindow(QMainWindow):
             combo.blockSignals(False)
         self._compare = [CompareSource(c.currentData(), c.currentText()) for c in self.compare_combos
                          if c.currentData()]
-        self._set_compare_panes(max(1, len(self._compare)))
-
-    def _set_compare_panes(self, n: int) -> None:
-        """Show n panes (CompareView links only the shown ones and refits once laid out)."""
-        self.compare.set_num_panes(n)
+        self.compare.set_num_panes(max(1, len(self._compare)))
 
     def add_compare_checkpoint(self, path: str) -> None:
         for combo in self.compare_combos:
@@ -1211,7 +1207,7 @@ class MainWindow(QMainWindow):
             key = c.currentData()
             if key:
                 self._compare.append(old.get(key) or CompareSource(key, c.currentText()))
-        self._set_compare_panes(max(1, len(self._compare)))
+        self.compare.set_num_panes(max(1, len(self._compare)))
         self._update_compare_panes()
         QTimer.singleShot(60, self.compare.fit_view)  # pane widths changed
 

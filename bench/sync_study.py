@@ -27,13 +27,15 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bundled_models import HELD_OUT, evaluate_loaded  # noqa: E402
+from bundled_models import HELD_OUT, evaluate_checkpoint, evaluate_loaded  # noqa: E402
 
 # name -> (mode, starting checkpoint, train() overrides)
 STUDIES: dict[str, dict[str, tuple[str, str, dict]]] = {
@@ -98,37 +100,38 @@ def _checkpoints(root: Path, study: str) -> dict[str, Path]:
     return {k: v for k, v in found.items() if v.is_file()}
 
 
+def _cached(path: Path, split_dir: Path) -> dict:
+    """A trained variant's numbers on one split, kept next to it until its checkpoint changes."""
+    cache = path.parent / f"eval_{split_dir.name}.json"
+    if cache.is_file() and cache.stat().st_mtime > path.stat().st_mtime:
+        return json.loads(cache.read_text())
+    stats = evaluate_checkpoint(path, split_dir)
+    cache.write_text(json.dumps(stats, indent=1))
+    return stats
+
+
 def table(root: Path, models: Path, study: str, splits: list[str], json_out: Path | None) -> str:
     from engine.model.checkpoint import load_checkpoint
 
     cols = ("AP", "AP50", "AR10", "AP_agnostic", "tube_iou")
     rows, data = [], {}
+    # name -> split folder -> stats
+    evaluators: dict[str, Callable[[Path], dict]] = {}
     if study == "inference":
-        runs = {}
         for name, (readout, sync) in INFERENCE.items():
             model, meta = load_checkpoint(models / "tiny-sync.pt")
             for k, v in sync.items():
                 setattr(model.cfg.sync, k, v)
-            runs[name] = (model, meta, readout)
+            evaluators[name] = partial(evaluate_loaded, model, meta, mode=readout)
     elif study == "steps":
-        runs = {f"{mode} @{int(path.stem.split('_')[1])}": (*load_checkpoint(path), None)
-                for mode in ("sync", "video", "frame")
-                for path in sorted((root / f"run-{mode}" / "checkpoints").glob("model_*.pt"))}
+        for mode in ("sync", "video", "frame"):
+            for path in sorted((root / f"run-{mode}" / "checkpoints").glob("model_*.pt")):
+                evaluators[f"{mode} @{int(path.stem.split('_')[1])}"] = partial(evaluate_checkpoint, path)
     else:
-        runs = {name: path for name, path in _checkpoints(root, study).items()}
-    for name, run in runs.items():
+        evaluators = {name: partial(_cached, path) for name, path in _checkpoints(root, study).items()}
+    for name, evaluate in evaluators.items():
         for split in splits:
-            if isinstance(run, Path):   # a trained variant: its numbers are kept next to it until it changes
-                cache = run.parent / f"eval_{split}.json"
-                if cache.is_file() and cache.stat().st_mtime > run.stat().st_mtime:
-                    s = json.loads(cache.read_text())
-                else:
-                    model, meta = load_checkpoint(run)
-                    s = evaluate_loaded(model, meta, root / split)
-                    cache.write_text(json.dumps(s, indent=1))
-            else:
-                model, meta, readout = run
-                s = evaluate_loaded(model, meta, root / split, mode=readout)
+            s = evaluate(root / split)
             data[f"{name}/{split}"] = s
             rows.append(f"| {name} | {split} | " + " | ".join(f"{100 * s[c]:.1f}" for c in cols) + " |")
             print(rows[-1], flush=True)

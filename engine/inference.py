@@ -40,13 +40,10 @@ log = logging.getLogger(__name__)
 READOUTS = {"sync": ("sync", "video", "frame"), "video": ("video",), "frame": ("frame",)}
 
 
-
 def infer_config_for(meta: dict) -> InferConfig:
     """The inference settings a checkpoint was made for: its own (extra["infer"], saved by training), else those
     of its preset (named in extra/provenance, or recognised from the model config), else the defaults. A tiny model
     run with the r50 test size (short side 360) sees objects twice as large as in training, so this matters."""
-    import dataclasses
-
     from engine.config import PRESETS
 
     extra = meta.get("extra") or {}
@@ -259,7 +256,7 @@ def _np(x) -> np.ndarray | None:
 
 
 def run_window(model, chunk: list[np.ndarray], start: int, mode: str, cfg: InferConfig, device: torch.device,
-                out_size: tuple[int, int], internals: bool) -> _WindowOut:
+               out_size: tuple[int, int], internals: bool) -> _WindowOut:
     """One window of frames through the model, masks resized to `out_size`. Public for tools that need one
     window's raw per-query output (the app re-runs a window to show a frame query's masks)."""
     h, w = inference_size(out_size[0], out_size[1], cfg.short_side, cfg.max_size)

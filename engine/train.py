@@ -69,9 +69,9 @@ def apply_overrides(p: Preset, overrides: dict[str, Any] | None) -> Preset:
     return p
 
 
-def _model_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """The `model.*` settings that survive `--init`: the run's sync settings (N_k, lambda, order) are not
-    weights, so an ablation may change them on top of a checkpoint's architecture."""
+def _sync_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The `model.sync.*` settings, the only model settings that survive `--init`: N_k, lambda and the order are
+    not weights, so an ablation may change them on top of a checkpoint's architecture."""
     return {k: v for k, v in (overrides or {}).items() if k.startswith("model.sync.")}
 
 
@@ -347,7 +347,7 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
         with _stop_signals(stop):
             return _run(p, data_dir, out, init, dev, dd, events, stop, resume, val_dir, progress, cancel,
                         check_replicas, load_weights, save_checkpoint, SetCriterion, preset, mode,
-                        _model_overrides(overrides))
+                        _sync_overrides(overrides))
     except BaseException as e:
         msg = f"{type(e).__name__}: {e}"
         if not isinstance(e, KeyboardInterrupt):
