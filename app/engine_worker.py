@@ -2,16 +2,23 @@
 
 Why one long-lived thread and a queue: GPU memory and CUDA state have a single owner, a checkpoint loaded once
 serves every later job (the compare panel asks for three models in a row), and the GUI thread never waits on
-torch. Jobs go in with `submit`; progress, partial results (one per inference window), results, errors and
-notices come back as Qt signals carrying plain Python/numpy data, delivered on the GUI thread (queued
-connections, because they are emitted from the worker thread). Cancellation is a flag the engine checks
-between
-windows; a cancelled run still delivers what it finished, with `complete=False`.
+torch. `submit(job)` returns a `JobHandle`: a QObject of its own with that job's signals (started, progress,
+partial, finished, cancelled, failed, notice, ended), so whoever asked gets exactly its own results and needs no
+table of job ids to route them. Results are plain Python/numpy data.
+
+Delivery: the worker thread emits one internal queued signal carrying (handle, event); the GUI-thread slot
+re-emits it on the handle. So every handle signal fires on the GUI thread from the event loop, never during
+`submit`: connecting to a handle right after `submit` cannot miss an event.
+
+Cancellation is a typed outcome, not an error text: `handle.cancel()` sets a flag the engine checks between
+windows; a cancelled run emits `cancelled(result)` with what it finished (a VideoPrediction with
+`complete=False`), or `cancelled(None)` when it never started, and `ended(JobOutcome.CANCELLED)`.
 
 torch is imported only in this thread's code paths, so opening the window costs no torch start-up.
 """
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 import os
@@ -19,8 +26,9 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
@@ -41,15 +49,13 @@ class InferJob:
     mode: str | None = None
     internals: bool = True
     window: int | None = None
-    tag: str = "main"          # who asked: "main", "compare:0", ...
-    id: int = 0
+    tag: str = "main"          # who asked: "main", "compare:0", ... (for logs)
 
 
 @dataclass
 class QueryMasksJob:
     """The masks of every frame-level query on frames [start, end) (one inference window, re-run exactly as
-    the
-    run did), for showing the frame queries the aggregation view lists. Result: {frame: [RLE per query]}."""
+    the run did), for showing the frame queries the aggregation view lists. Result: {frame: [RLE per query]}."""
 
     video: str
     checkpoint: str
@@ -57,13 +63,104 @@ class QueryMasksJob:
     start: int
     end: int
     tag: str = "query_masks"
-    id: int = 0
 
 
-@dataclass
-class _State:
-    job: InferJob | QueryMasksJob
-    cancel: threading.Event = field(default_factory=threading.Event)
+Job = InferJob | QueryMasksJob
+
+
+class JobOutcome(enum.Enum):
+    """Where a job stands; the last three are final (exactly one of them is reached, then `ended` fires)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"     # the whole job ran: `result` is complete
+    CANCELLED = "cancelled"   # stopped on request: `result` holds what was done (None if it never started)
+    FAILED = "failed"         # `error` says why (names the file where there is one)
+
+
+class Progress(NamedTuple):
+    done: int
+    total: int
+    eta: float   # seconds, < 0 while unknown
+
+
+class _Event(NamedTuple):
+    """One thing a job reports, carried from the worker thread to the GUI thread."""
+
+    kind: str    # "started" | "progress" | "partial" | "notice" | "finished" | "cancelled" | "failed"
+    value: Any
+
+
+class JobHandle(QObject):
+    """One submitted job. Lives in the GUI thread; its signals fire there, in order, each at most once for
+    the final ones.
+
+      started(text)                 a step began ("Loading tiny-sync.pt", "Running … on …")
+      progress(done, total, eta)    frames done; eta in seconds, < 0 while unknown
+      partial(result)               the result so far (a VideoPrediction after each inference window)
+      notice(message)               what the engine changed on its own (smaller windows, CPU after GPU OOM)
+      finished(result)              the job ran to the end
+      cancelled(result | None)      it stopped on request; the partial result, or None if it never started
+      failed(message)               bad checkpoint, bad video, out of memory, a bug
+      ended(JobOutcome)             after finished / cancelled / failed
+    """
+
+    started = Signal(str)
+    progress = Signal(int, int, float)
+    partial = Signal(object)
+    notice = Signal(str)
+    finished = Signal(object)
+    cancelled = Signal(object)
+    failed = Signal(str)
+    ended = Signal(object)
+
+    def __init__(self, job_id: int, job: Job):
+        super().__init__()  # no parent: the asker holds it as long as it cares (the queue holds it till then)
+        self.id = job_id
+        self.job = job
+        self.outcome = JobOutcome.QUEUED
+        self.result: Any = None
+        self.error = ""
+        self.last_progress: Progress | None = None
+        self._cancel = threading.Event()   # read by the worker thread
+
+    def cancel(self) -> None:
+        """Ask the job to stop (at once when queued, after the current window when running)."""
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def is_done(self) -> bool:
+        return self.outcome in (JobOutcome.FINISHED, JobOutcome.CANCELLED, JobOutcome.FAILED)
+
+    def _deliver(self, ev: _Event) -> None:
+        """GUI thread: turn one event into this handle's signal (final events also set the outcome)."""
+        if self.is_done():
+            return
+        if ev.kind == "started":
+            self.outcome = JobOutcome.RUNNING
+            self.started.emit(ev.value)
+        elif ev.kind == "progress":
+            self.last_progress = ev.value
+            self.progress.emit(ev.value.done, ev.value.total, ev.value.eta)
+        elif ev.kind == "partial":
+            self.result = ev.value
+            self.partial.emit(ev.value)
+        elif ev.kind == "notice":
+            self.notice.emit(ev.value)
+        else:
+            final = {"finished": JobOutcome.FINISHED, "cancelled": JobOutcome.CANCELLED,
+                     "failed": JobOutcome.FAILED}[ev.kind]
+            self.outcome = final
+            if final is JobOutcome.FAILED:
+                self.error = ev.value
+                self.failed.emit(ev.value)
+            else:
+                self.result = ev.value
+                (self.finished if final is JobOutcome.FINISHED else self.cancelled).emit(ev.value)
+            self.ended.emit(final)
 
 
 def _rss_bytes() -> int:
@@ -104,70 +201,68 @@ class _Thread(QThread):
 class EngineWorker(QObject):
     """Facade living in the GUI thread; the work happens in `_Thread.run`.
 
-    Signals (all queued onto the GUI thread):
+    `submit(job) -> JobHandle`: the job's own signals live on the handle (see JobHandle). The worker itself
+    has only what concerns everyone:
       ready(info): torch is up: {"cuda": bool, "gpus": [names], "torch": version}
-      started(job_id, text)
-      progress(job_id, done, total, eta_seconds)   eta < 0 while unknown
-      partial(job_id, VideoPrediction)             the result so far, after each window
-      finished(job_id, VideoPrediction)            complete, or cancelled with complete=False
-      failed(job_id, message)                      bad checkpoint, bad video, out of memory, a bug
-      notice(job_id, message)                      what the engine changed on its own (OOM fallbacks)
-      model_loaded(path, meta)                     after a checkpoint is loaded (meta: class names, mode, ...)
+      submitted(JobHandle)          a job was queued (monitors, tests)
+      model_loaded(path, meta)      after a checkpoint is loaded (meta: class names, mode, ...)
     """
 
     ready = Signal(dict)
-    started = Signal(int, str)
-    progress = Signal(int, int, int, float)
-    partial = Signal(int, object)
-    finished = Signal(int, object)
-    failed = Signal(int, str)
-    notice = Signal(int, str)
+    submitted = Signal(object)
     model_loaded = Signal(str, dict)
+    _event = Signal(object, object)   # (JobHandle, _Event), emitted by the worker thread, queued
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._queue: queue.Queue[_State | None] = queue.Queue()
+        self._queue: queue.Queue[JobHandle | None] = queue.Queue()
         self._ids = itertools.count(1)
-        self._states: dict[int, _State] = {}
+        self._pending: set[JobHandle] = set()   # queued or running; guarded by _lock
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str, float], tuple[object, dict]] = {}
         self.info: dict = {}
-        self.busy_job: int | None = None
+        self.busy_job: JobHandle | None = None
+        self._event.connect(self._deliver)
         self._thread = _Thread(self)
         self._thread.start()
 
     # ------------------------------------------------------------ GUI side
-    def submit(self, job: InferJob | QueryMasksJob) -> int:
-        job.id = next(self._ids)
-        st = _State(job)
+    def submit(self, job: Job) -> JobHandle:
+        handle = JobHandle(next(self._ids), job)
         with self._lock:
-            self._states[job.id] = st
-        self._queue.put(st)
-        return job.id
+            self._pending.add(handle)
+        self._queue.put(handle)
+        self.submitted.emit(handle)
+        return handle
 
-    def cancel(self, job_id: int | None = None) -> None:
-        """Cancel one job (queued or running), or every job when job_id is None."""
+    def cancel_all(self) -> None:
+        """Cancel every queued or running job."""
         with self._lock:
-            targets = list(self._states.values()) if job_id is None else [self._states.get(job_id)]
-        for st in targets:
-            if st is not None:
-                st.cancel.set()
+            targets = list(self._pending)
+        for h in targets:
+            h.cancel()
 
-    def pending(self) -> list[int]:
+    def pending(self) -> list[JobHandle]:
         with self._lock:
-            return sorted(self._states)
+            return sorted(self._pending, key=lambda h: h.id)
 
     def is_idle(self) -> bool:
         with self._lock:
-            return not self._states
+            return not self._pending
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
         """Cancel everything and stop the thread (the window calls it on close)."""
-        self.cancel()
+        self.cancel_all()
         self._queue.put(None)
         self._thread.wait(timeout_ms)
 
+    def _deliver(self, handle: JobHandle, ev: _Event) -> None:
+        handle._deliver(ev)
+
     # ------------------------------------------------------------ worker thread
+    def _send(self, handle: JobHandle, kind: str, value: Any = None) -> None:
+        self._event.emit(handle, _Event(kind, value))
+
     def _loop(self) -> None:
         try:
             import torch
@@ -180,33 +275,33 @@ class EngineWorker(QObject):
             self.info = {"cuda": False, "gpus": [], "torch": None, "error": str(e)}
         self.ready.emit(dict(self.info))
         while True:
-            st = self._queue.get()
-            if st is None:
+            handle = self._queue.get()
+            if handle is None:
                 return
-            job = st.job
+            job = handle.job
             try:
-                if st.cancel.is_set():
-                    self.failed.emit(job.id, "cancelled before it started")
+                if handle.cancel_requested:
+                    self._send(handle, "cancelled", None)
                     continue
-                self.busy_job = job.id
+                self.busy_job = handle
                 if isinstance(job, QueryMasksJob):
-                    self._run_query_masks(job)
+                    self._run_query_masks(handle)
                 else:
-                    self._run_infer(st)
+                    self._run_infer(handle)
             except InputError as e:
-                self.failed.emit(job.id, str(e))
+                self._send(handle, "failed", str(e))
             except MemoryError:
-                self.failed.emit(job.id, "out of memory: close other programs, or run on a shorter video")
+                self._send(handle, "failed", "out of memory: close other programs, or run on a shorter video")
             except Exception as e:  # noqa: BLE001 - every failure becomes a message, never a crash
-                log.error("job %d failed:\n%s", job.id, traceback.format_exc())
+                log.error("job %d failed:\n%s", handle.id, traceback.format_exc())
                 msg = str(e) or type(e).__name__
                 if "out of memory" in msg.lower():
                     msg = f"out of memory on {job.device}: {msg.splitlines()[0]}"
-                self.failed.emit(job.id, f"{type(e).__name__}: {msg}" if "memory" not in msg else msg)
+                self._send(handle, "failed", f"{type(e).__name__}: {msg}" if "memory" not in msg else msg)
             finally:
                 self.busy_job = None
                 with self._lock:
-                    self._states.pop(job.id, None)
+                    self._pending.discard(handle)
 
     def load_model(self, path: str, device: str) -> tuple[object, dict]:
         """Cached by (path, device, mtime): a re-saved checkpoint is reloaded. Worker thread only."""
@@ -226,15 +321,16 @@ class EngineWorker(QObject):
             self.model_loaded.emit(str(p), _plain_meta(meta))
         return self._models[key]
 
-    def _run_query_masks(self, job: QueryMasksJob) -> None:
-        self.started.emit(job.id, f"Frame-query masks of frames {job.start}–{job.end - 1}")
-        self.finished.emit(job.id, _query_masks(self, job))
+    def _run_query_masks(self, handle: JobHandle) -> None:
+        job = handle.job
+        self._send(handle, "started", f"Frame-query masks of frames {job.start}–{job.end - 1}")
+        self._send(handle, "finished", _query_masks(self, job))
 
-    def _run_infer(self, st: _State) -> None:
+    def _run_infer(self, handle: JobHandle) -> None:
         from engine.inference import infer, infer_config_for
 
-        job = st.job
-        self.started.emit(job.id, f"Loading {Path(job.checkpoint).name}")
+        job = handle.job
+        self._send(handle, "started", f"Loading {Path(job.checkpoint).name}")
         device = "cuda" if job.device.startswith("cuda") or job.device == "gpu" else "cpu"
         model, meta = self.load_model(job.checkpoint, device)
         cfg = infer_config_for(meta)
@@ -242,19 +338,21 @@ class EngineWorker(QObject):
         cfg.mode = job.mode
         if job.window:
             cfg.window = int(job.window)
-        self.started.emit(job.id, f"Running {Path(job.checkpoint).name} on {Path(job.video).name}")
+        self._send(handle, "started", f"Running {Path(job.checkpoint).name} on {Path(job.video).name}")
         t0 = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
             elapsed = time.perf_counter() - t0
             eta = elapsed / done * (total - done) if done > 0 else -1.0
-            self.progress.emit(job.id, int(done), int(total), float(eta))
+            self._send(handle, "progress", Progress(int(done), int(total), float(eta)))
 
         result = infer(job.video, model, cfg, class_names=meta.get("class_names"), internals=job.internals,
-                       progress=progress, cancel=st.cancel.is_set,
-                       on_window=lambda pred: self.partial.emit(job.id, pred),
-                       on_notice=lambda msg: self.notice.emit(job.id, msg), checkpoint=str(job.checkpoint))
-        self.finished.emit(job.id, result)
+                       progress=progress, cancel=lambda: handle.cancel_requested,
+                       on_window=lambda pred: self._send(handle, "partial", pred),
+                       on_notice=lambda msg: self._send(handle, "notice", msg), checkpoint=str(job.checkpoint))
+        # The engine returns what it finished when the flag stopped it: that is a cancellation, typed as such.
+        stopped = handle.cancel_requested and not result.complete
+        self._send(handle, "cancelled" if stopped else "finished", result)
 
 
 def _query_masks(worker: EngineWorker, job: QueryMasksJob) -> dict[int, list[dict]]:
@@ -272,8 +370,6 @@ def _query_masks(worker: EngineWorker, job: QueryMasksJob) -> dict[int, list[dic
         size = (int(reader.height), int(reader.width))
     res = run_window(model, chunk, job.start, "frame", cfg, torch.device(device), size, False)
     return {job.start + j: [rles[0] for rles in fr[2]] for j, fr in enumerate(res.frames or [])}
-
-
 
 
 def _plain_meta(meta: dict | None) -> dict:

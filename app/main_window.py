@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 
 from app import keymap
 from app.document import SELECTION, TRACKS, VIDEO, VISIBILITY, Document, VideoRef
-from app.engine_worker import EngineWorker, InferJob, QueryMasksJob, memory_text
+from app.engine_worker import EngineWorker, InferJob, JobHandle, QueryMasksJob, memory_text
 from app.settings import Settings
 from engine import review
 from engine.errors import InputError
@@ -106,7 +106,7 @@ class CompareSource:
     key: str            # RUN_VIDEO, RUN_FRAME or a checkpoint path
     title: str
     doc: Document | None = None
-    job: int | None = None
+    job: JobHandle | None = None
     ap: float | None = None
     error: str = ""
 
@@ -151,12 +151,11 @@ class MainWindow(QMainWindow):
         self.gt = None              # engine.data.ytvis.Dataset
         self.gt_path = ""
         self.main_ap: float | None = None
-        self._main_job: int | None = None
+        self._main_job: JobHandle | None = None
         self._job_started = 0.0
         self._queue_items: list[review.ReviewItem] = []
         self._lanes_cache: dict[tuple[int, int], review.FrameVideoLanes] = {}
         self._compare: list[CompareSource] = []
-        self._compare_jobs: dict[int, int] = {}  # job id -> pane
         self._hover_query: tuple[int, int] | None = None
         self._fv_key: tuple[int, int] | None = None   # what the frame-vs-video curves show
         self._agg_key: tuple | None = None            # what the aggregation heatmap shows
@@ -164,7 +163,7 @@ class MainWindow(QMainWindow):
         self._bottom_before_compare: int | None = None  # bottom dock height before Compare enlarged it
         # (id(prediction), window start) -> {frame: [RLE per frame query]}
         self._query_masks: dict[tuple[int, int], dict[int, list[dict]]] = {}
-        self._query_jobs: dict[int, tuple[int, int]] = {}
+        self._query_jobs: dict[tuple[int, int], JobHandle] = {}
 
         self.setWindowTitle("SyncVIS Studio")
         self.setAcceptDrops(True)
@@ -192,12 +191,6 @@ class MainWindow(QMainWindow):
         self.doc.subscribe(self._on_doc_event)
         self.worker = worker or EngineWorker(self)
         self.worker.ready.connect(self._on_worker_ready)
-        self.worker.started.connect(self._on_job_started)
-        self.worker.progress.connect(self._on_job_progress)
-        self.worker.partial.connect(self._on_job_partial)
-        self.worker.finished.connect(self._on_job_finished)
-        self.worker.failed.connect(self._on_job_failed)
-        self.worker.notice.connect(self._on_job_notice)
         if self.worker.info:
             self._on_worker_ready(self.worker.info)
 
@@ -571,12 +564,13 @@ class MainWindow(QMainWindow):
             self.show_message("Cannot open video", text)
             return False
         if self._main_job is not None:
-            self.worker.cancel(self._main_job)
+            self._main_job.cancel()
             self._main_job = None
             self._hide_progress()
-        for job in list(self._compare_jobs) + list(self._query_jobs):
-            self.worker.cancel(job)
-        self._compare_jobs.clear()
+        for job in self._compare_jobs() + list(self._query_jobs.values()):
+            job.cancel()
+        for s in self._compare:
+            s.job = None
         self._query_jobs.clear()
         self._query_masks.clear()
         old = self.reader
@@ -821,10 +815,17 @@ class MainWindow(QMainWindow):
                               QMessageBox.Icon.Information)
             return None
         if self._main_job is not None:
-            self.worker.cancel(self._main_job)
-        job = InferJob(str(self.doc.video.path), str(ckpt), self.device(), internals=True, window=window,
-                       tag="main")
-        self._main_job = self.worker.submit(job)
+            self._main_job.cancel()
+        job = self.worker.submit(InferJob(str(self.doc.video.path), str(ckpt), self.device(), internals=True,
+                                          window=window, tag="main"))
+        job.started.connect(lambda text: job is self._main_job and self.job_label.setText(text))
+        job.progress.connect(lambda d, t, eta: job is self._main_job and self._on_main_progress(d, t, eta))
+        job.partial.connect(lambda pred: job is self._main_job and self._on_main_partial(pred))
+        job.finished.connect(lambda pred: job is self._main_job and self._on_main_done(pred))
+        job.cancelled.connect(lambda pred: job is self._main_job and self._on_main_done(pred))
+        job.failed.connect(lambda msg: job is self._main_job and self._on_main_failed(msg))
+        job.notice.connect(self._on_job_notice)
+        self._main_job = job
         self._job_started = time.perf_counter()
         self.job_label.setText(f"{Path(ckpt).name}: starting…")
         self.progress.setRange(0, 0)
@@ -835,57 +836,44 @@ class MainWindow(QMainWindow):
 
     def cancel_run(self) -> None:
         if self._main_job is not None:
-            self.worker.cancel(self._main_job)
+            self._main_job.cancel()
             self.job_label.setText("cancelling after this window…")
-        for job in self._compare_jobs:
-            self.worker.cancel(job)
+        for job in self._compare_jobs():
+            job.cancel()
+
+    def _compare_jobs(self) -> list[JobHandle]:
+        return [s.job for s in self._compare if s.job is not None]
 
     def is_busy(self) -> bool:
-        return (self._main_job is not None or bool(self._compare_jobs) or bool(self._query_jobs)
+        return (self._main_job is not None or bool(self._compare_jobs()) or bool(self._query_jobs)
                 or not self.worker.is_idle())
 
     def _hide_progress(self) -> None:
         for w in (self.job_label, self.progress, self.cancel_button):
             w.hide()
 
-    def _on_job_started(self, job: int, text: str) -> None:
-        if job == self._main_job:
-            self.job_label.setText(text)
-
-    def _on_job_progress(self, job: int, done: int, total: int, eta: float) -> None:
-        if job == self._main_job:
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(done)
-            self.progress.setFormat(f"{done} / {total} frames")
-            eta_text = "" if eta < 0 else f" · ETA {_duration(eta)}"
-            self.job_label.setText(f"{Path(self.checkpoint).name}: {done}/{total} frames{eta_text}")
-        elif job in self._compare_jobs:
-            pane = self._compare_jobs[job]
-            if pane < self.compare.num_panes and pane < len(self._compare):
-                self.compare.pane(pane).set_title(f"{self._compare[pane].title} · {done}/{total} frames…")
+    def _on_main_progress(self, done: int, total: int, eta: float) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{done} / {total} frames")
+        eta_text = "" if eta < 0 else f" · ETA {_duration(eta)}"
+        self.job_label.setText(f"{Path(self.checkpoint).name}: {done}/{total} frames{eta_text}")
 
     def _accept(self, pred: VideoPrediction) -> bool:
         v = self.doc.video
         return v is not None and pred.num_frames == v.num_frames
 
-    def _on_job_partial(self, job: int, pred: VideoPrediction) -> None:
-        if job == self._main_job and self._accept(pred):
+    def _on_main_partial(self, pred: VideoPrediction) -> None:
+        if self._accept(pred):
             pred.complete = False
             self.doc.set_prediction(pred)
 
-    def _on_job_finished(self, job: int, pred: VideoPrediction) -> None:
-        if job in self._query_jobs:
-            self._query_masks_done(job, pred)
-            return
-        if job in self._compare_jobs:
-            self._compare_done(job, pred)
-            return
-        if job != self._main_job:
-            return
+    def _on_main_done(self, pred: VideoPrediction | None) -> None:
+        """The main run ended, complete or cancelled (None: cancelled before it started)."""
         self._main_job = None
         self._hide_progress()
         self._update_enabled()
-        if not self._accept(pred):
+        if pred is None or not self._accept(pred):
             return
         self.doc.set_prediction(pred)
         secs = time.perf_counter() - self._job_started
@@ -905,29 +893,13 @@ class MainWindow(QMainWindow):
         self._update_compare_panes()
         self.run_finished.emit(pred)
 
-    def _on_job_failed(self, job: int, message: str) -> None:
-        if job in self._query_jobs:
-            self._query_jobs.pop(job)
-            self.statusBar().showMessage(f"Frame-query masks unavailable: {message}", 8000)
-            return
-        if job in self._compare_jobs:
-            pane = self._compare_jobs.pop(job)
-            if pane < len(self._compare):
-                self._compare[pane].error = message
-            self._update_compare_panes()
-            if "cancelled" not in message:
-                self.show_message("Compare run failed", message)
-            return
-        if job != self._main_job:
-            return
+    def _on_main_failed(self, message: str) -> None:
         self._main_job = None
         self._hide_progress()
         self._update_enabled()
-        if "cancelled before it started" in message:
-            return
         self.show_message("SyncVIS run failed", message)
 
-    def _on_job_notice(self, job: int, message: str) -> None:
+    def _on_job_notice(self, message: str) -> None:
         """Fallbacks (smaller windows, CPU after GPU out-of-memory) show at once in the status bar and are
         listed in one message when the run ends."""
         self.statusBar().showMessage(message, 15000)
@@ -1119,11 +1091,15 @@ class MainWindow(QMainWindow):
         if masks is not None:
             self._show_query_mask(frame, query, masks)
             return
-        if key in self._query_jobs.values() or not pred.checkpoint:
+        if key in self._query_jobs or not pred.checkpoint:
             return
         job = self.worker.submit(QueryMasksJob(str(self.doc.video.path), pred.checkpoint, self.device(),
                                                win.start, win.end))
-        self._query_jobs[job] = key
+        job.finished.connect(lambda masks: self._query_masks_done(key, masks))
+        job.failed.connect(lambda msg: self._query_jobs.pop(key, None) and self.statusBar().showMessage(
+            f"Frame-query masks unavailable: {msg}", 8000))
+        job.cancelled.connect(lambda _r: self._query_jobs.pop(key, None))
+        self._query_jobs[key] = job
         self.statusBar().showMessage(
             f"Computing the frame-query masks of frames {win.start}–{win.end - 1}…", 5000)
 
@@ -1140,8 +1116,8 @@ class MainWindow(QMainWindow):
         self.canvas.set_overlays(overlays)
         self.statusBar().showMessage(f"Frame {frame}: mask of frame query {query} (white)", 4000)
 
-    def _query_masks_done(self, job: int, masks: dict) -> None:
-        key = self._query_jobs.pop(job)
+    def _query_masks_done(self, key: tuple[int, int], masks: dict) -> None:
+        self._query_jobs.pop(key, None)
         if self.doc.prediction is not None and key[0] == id(self.doc.prediction):
             self._query_masks[key] = masks
             if self._hover_query is not None:
@@ -1273,23 +1249,41 @@ class MainWindow(QMainWindow):
             job = self.worker.submit(InferJob(str(self.doc.video.path), s.key, self.device(), internals=False,
                                               tag=f"compare:{i}"))
             s.job = job
-            self._compare_jobs[job] = i
+            job.progress.connect(lambda d, t, _eta, s=s: self._compare_progress(s, d, t))
+            job.finished.connect(lambda pred, s=s, job=job: self._compare_done(s, job, pred))
+            job.failed.connect(lambda msg, s=s, job=job: self._compare_failed(s, job, msg))
+            job.cancelled.connect(lambda pred, s=s, job=job: self._compare_done(s, job, pred) if pred is not None
+                                  else self._compare_failed(s, job, ""))
             jobs.append(job)
         self._update_compare_panes()
         return jobs
 
-    def _compare_done(self, job: int, pred: VideoPrediction) -> None:
-        pane = self._compare_jobs.pop(job)
-        if pane >= len(self._compare) or not self._accept(pred):
+    def _compare_progress(self, s: CompareSource, done: int, total: int) -> None:
+        if s in self._compare and self._compare.index(s) < self.compare.num_panes:
+            self.compare.pane(self._compare.index(s)).set_title(f"{s.title} · {done}/{total} frames…")
+
+    def _compare_done(self, s: CompareSource, job: JobHandle, pred: VideoPrediction) -> None:
+        if s.job is not job:
             return
-        s = self._compare[pane]
         s.job = None
+        if not self._accept(pred):
+            return
         d = Document()
         d.open_video(self.doc.video)
         d.set_prediction(pred)
         s.doc = d
         s.ap = self._ap_of(pred)
         self._update_compare_panes()
+
+    def _compare_failed(self, s: CompareSource, job: JobHandle, message: str) -> None:
+        """`message` is empty for a cancelled job: that is the user's choice, not a failure to report."""
+        if s.job is not job:
+            return
+        s.job = None
+        s.error = message or "cancelled"
+        self._update_compare_panes()
+        if message:
+            self.show_message("Compare run failed", message)
 
     def _update_compare_panes(self) -> None:
         hidden = not self.dock_compare.isVisible() and not getattr(self, "_force_panels", False)
@@ -1392,7 +1386,7 @@ class MainWindow(QMainWindow):
         has_video = self.reader is not None
         running = self._main_job is not None
         self.act["run"].setEnabled(has_video and bool(self.checkpoint) and not running)
-        self.act["cancel"].setEnabled(running or bool(self._compare_jobs))
+        self.act["cancel"].setEnabled(running or bool(self._compare_jobs()))
         for name in ("next_frame", "prev_frame", "jump_forward", "jump_back", "first_frame", "last_frame",
                      "play", "prev_event", "next_event", "next_uncertain", "fit_view", "toggle_overlays"):
             self.act[name].setEnabled(has_video)

@@ -284,12 +284,13 @@ def ran(qapp, video, checkpoint, tmp_path_factory):
     w.resize(1440, 900)
     w.show()
     partials, finished, progress = [], [], []
-    w.worker.partial.connect(lambda job, pred: partials.append(pred))
-    w.worker.progress.connect(lambda job, done, total, eta: progress.append((done, total, eta)))
     w.run_finished.connect(finished.append)
     assert w.open_video(video)
     w.set_checkpoint(str(checkpoint))
-    assert w.run_model(window=N // 2) is not None  # two windows, so results stream in twice
+    job = w.run_model(window=N // 2)  # two windows, so results stream in twice
+    assert job is not None
+    job.partial.connect(partials.append)  # nothing is delivered before the event loop runs: none is missed
+    job.progress.connect(lambda done, total, eta: progress.append((done, total, eta)))
     assert w.progress.isVisible() and w.cancel_button.isVisible()
     wait_until(lambda: bool(finished))
     w.partials = partials
@@ -452,7 +453,7 @@ def test_compare_panes_with_a_checkpoint_and_ground_truth(ran, tmp_path, video_c
     win.dock_compare.raise_()
     jobs = win.run_compare()
     assert len(jobs) == 1
-    wait_until(lambda: not win._compare_jobs)
+    wait_until(lambda: not win._compare_jobs())
     win.seek(5)
     assert win.compare.num_panes == 3
     titles = win.compare.titles()
@@ -511,7 +512,7 @@ def video_checkpoint(tmp_path_factory) -> Path:
 def test_cancel_keeps_the_finished_windows(qtbot, win, video, checkpoint):
     win.open_video(video)
     win.set_checkpoint(str(checkpoint))
-    win.worker.partial.connect(lambda job, pred: win.cancel_run())
+    win.worker.submitted.connect(lambda job: job.partial.connect(lambda _pred: win.cancel_run()))
     pred = run_and_wait(qtbot, win, window=3)
     assert not pred.complete
     done = win.doc.run.frames_done
