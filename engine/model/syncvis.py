@@ -36,7 +36,10 @@ class SemSegHead(nn.Module):
 
 
 class SyncVIS(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    """`pretrained` starts the trunk from its packaged ImageNet weights (a fresh training run); a model that is
+    about to receive a checkpoint's weights is built without, so opening a checkpoint reads one file."""
+
+    def __init__(self, cfg: ModelConfig, pretrained: bool = False):
         super().__init__()
         if cfg.mode not in _UNUSED:
             raise ValueError(f"unknown model mode {cfg.mode!r}; choose sync, video or frame")
@@ -44,7 +47,7 @@ class SyncVIS(nn.Module):
             raise ValueError("hidden_dim and conv_dim must be divisible by nheads")
         self.cfg = cfg
         self._mode = cfg.mode
-        self.backbone = build_backbone(cfg.backbone, cfg.frozen_bn)
+        self.backbone = build_backbone(cfg.backbone, cfg.frozen_bn, pretrained, cfg.freeze_at)
         pixel_decoder = MSDeformAttnPixelDecoder(
             self.backbone.out_channels,
             cfg.conv_dim,
@@ -120,5 +123,5 @@ class SyncVIS(nn.Module):
         return out
 
 
-def build_model(cfg: ModelConfig) -> SyncVIS:
-    return SyncVIS(cfg)
+def build_model(cfg: ModelConfig, pretrained: bool = False) -> SyncVIS:
+    return SyncVIS(cfg, pretrained)
