@@ -126,7 +126,8 @@ def _apply(args: argparse.Namespace) -> int:
                 except (OpError, InputError) as e:
                     raise InputError(name, f"line {n}: {getattr(e, 'problem', e)}") from None
                 proj.apply(edit, tag=f"{Path(name).name}:{n}")
-                print(n, flush=True)
+                sys.stdout.write(f"{n}\n")  # one write: a kill never leaves half a number
+                sys.stdout.flush()
     finally:
         proj.close()
     return 0

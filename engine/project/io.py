@@ -139,8 +139,6 @@ def _pick_video(doc: ProjectDocument, path: Path, videos: Sequence[VideoEntry], 
     for v in videos:
         if v.name == own:
             return v
-    if len(videos) == 1:
-        return videos[0]
     raise InputError(path, f"no video named {own!r} in the file (it has {_list(names)}); pick one with "
                            "--video-name")
 

@@ -144,8 +144,9 @@ class Project:
 
     def apply(self, edit: Edit, tag: str | None = None) -> Change:
         """Apply to the document, then commit. A failed commit keeps the edit (unsaved) and re-raises WriteFailed
-        after the document and its listeners are up to date."""
-        if not edit:
+        after the document and its listeners are up to date. An empty edit is not written, unless it carries a
+        `tag` (a `project apply` line that changed nothing is still recorded, so the file says which lines ran)."""
+        if not edit and tag is None:
             return Change(edit.description)
         change = self.doc.apply(edit)
         if self.pending:  # earlier edits are not in the file yet: keep the order, try them all first
