@@ -346,6 +346,10 @@ class VideoCanvas(QWidget):
         scene_pt = self.view_box.mapViewToScene(QPointF(x, y))
         return QPointF(self._graphics.mapFromScene(scene_pt))
 
+    def map_widget_to_image(self, pos: QPointF) -> QPointF:
+        """Image point under viewport position `pos` (the inverse of map_image_to_widget; edit tools use it)."""
+        return self.view_box.mapSceneToView(self._graphics.mapToScene(pos.toPoint()))
+
     @property
     def viewport(self) -> QWidget:
         """The widget that receives mouse events (for tests and event filters)."""
