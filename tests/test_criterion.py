@@ -208,8 +208,83 @@ def test_mask_loss_of_zero_logits_is_log2_per_mask():
         out[kind]["masks"] = torch.zeros_like(out[kind]["masks"])
     losses = SetCriterion(_cfg(), K, "sync")(out, _targets())
     assert float(losses["loss_mask_frame"]) == pytest.approx(5.0 * math.log(2.0), rel=1e-5)
+    # per_frame (default): each of a sub-clip's 2 frames is a mask of its own; per_tube: one mask per tube
     for s in range(3):
-        assert float(losses[f"loss_mask_sub{s}"]) == pytest.approx(5.0 * math.log(2.0) / 3, rel=1e-5)
+        assert float(losses[f"loss_mask_sub{s}"]) == pytest.approx(5.0 * 2 * math.log(2.0) / 3, rel=1e-5)
+    old = SetCriterion(_cfg(video_mask_loss="per_tube"), K, "sync")(out, _targets())
+    assert float(old["loss_mask_frame"]) == pytest.approx(5.0 * math.log(2.0), rel=1e-5)
+    for s in range(3):
+        assert float(old[f"loss_mask_sub{s}"]) == pytest.approx(5.0 * math.log(2.0) / 3, rel=1e-5)
+
+
+def _fixed_points(monkeypatch):
+    """Replace importance sampling by three fixed interior points, so every sampled value is known."""
+    import engine.model.criterion as crit_mod
+
+    pts = torch.tensor([[0.3, 0.3], [0.6, 0.7], [0.5, 0.5]])
+
+    def fixed(src, num_points, *_args, **_kw):
+        return pts.expand(src.shape[0], -1, -1).clone()
+
+    monkeypatch.setattr(crit_mod, "get_uncertain_point_coords_with_randomness", fixed)
+
+
+@pytest.mark.parametrize("reduction", ["per_frame", "per_tube"])
+def test_video_mask_loss_reduction_hand_computed(monkeypatch, reduction):
+    """Two videos, one query and one GT tube of 2 frames each; constant logits per frame (a_v in frame 0, b_v in
+    frame 1); the object fills frame 0 and is absent from frame 1. With P = 3 points per frame:
+      per_frame: BCE = Σ_v [-log σ(a_v) - log(1 - σ(b_v))] / 2 tubes,
+                 dice = Σ_v [(1 - (2Pσ(a_v) + 1)/(Pσ(a_v) + P + 1)) + (1 - 1/(Pσ(b_v) + 1))] / 2;
+      per_tube:  BCE = Σ_v [(-log σ(a_v) - log(1 - σ(b_v))) / 2] / 2,
+                 dice = Σ_v [1 - (2Pσ(a_v) + 1)/(Pσ(a_v) + Pσ(b_v) + P + 1)] / 2."""
+    _fixed_points(monkeypatch)
+    a, b, p = (1.0, 2.0), (-0.5, 0.0), 3
+    masks = torch.zeros(2, 1, 2, 4, 4)
+    for v in range(2):
+        masks[v, 0, 0], masks[v, 0, 1] = a[v], b[v]
+    out = {"video": {"logits": torch.zeros(2, 1, 2), "masks": masks}, "frame": None, "aux": [],
+           "padded_size": (16, 16), "image_size": (16, 16)}
+    gt = torch.zeros(1, 2, 16, 16, dtype=torch.uint8)
+    gt[0, 0] = 1
+    targets = [{"labels": torch.tensor([0]), "masks": gt.clone()} for _ in range(2)]
+    losses = SetCriterion(LossConfig(num_points=p, video_mask_loss=reduction), 1, "video")(out, targets)
+
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    bce = [-math.log(sig(a[v])) - math.log(1 - sig(b[v])) for v in range(2)]
+    if reduction == "per_frame":
+        dice = [(1 - (2 * p * sig(a[v]) + 1) / (p * sig(a[v]) + p + 1)) + (1 - 1 / (p * sig(b[v]) + 1))
+                for v in range(2)]
+        want_bce, want_dice = sum(bce) / 2, sum(dice) / 2
+    else:
+        dice = [1 - (2 * p * sig(a[v]) + 1) / (p * sig(a[v]) + p * sig(b[v]) + p + 1) for v in range(2)]
+        want_bce, want_dice = sum(x / 2 for x in bce) / 2, sum(dice) / 2
+    assert float(losses["loss_mask_video"]) == pytest.approx(5.0 * want_bce, rel=1e-5)
+    assert float(losses["loss_dice_video"]) == pytest.approx(5.0 * want_dice, rel=1e-5)
+
+
+def test_per_frame_video_term_of_one_frame_tubes_equals_the_frame_term(monkeypatch):
+    """A tube of one frame is one mask under either reduction, and the per-frame video term of a T-frame clip
+    is the sum of T single-frame terms (the frame term of Mask2Former), up to the normalisation by tubes."""
+    _fixed_points(monkeypatch)
+    out = _outputs(11, n_aux=0)
+    tg = _targets()
+    per_frame = SetCriterion(_cfg(), K, "video")
+    per_tube = SetCriterion(_cfg(video_mask_loss="per_tube"), K, "video")
+    one = {**out, "video": {"logits": out["video"]["logits"], "masks": out["video"]["masks"][:, :, :1]}}
+    tg1 = [{"labels": t["labels"], "masks": t["masks"][:, :1]} for t in tg]
+    def run(crit, o, t):
+        crit.generator = torch.Generator().manual_seed(0)      # the matcher's points: the same matching
+        with torch.no_grad():
+            return crit(o, t)
+
+    a, b = run(per_frame, one, tg1), run(per_tube, one, tg1)
+    assert float(a["loss_mask_video"]) == pytest.approx(float(b["loss_mask_video"]), rel=1e-6)
+    assert float(a["loss_dice_video"]) == pytest.approx(float(b["loss_dice_video"]), rel=1e-6)
+    full_a, full_b = run(per_frame, out, tg), run(per_tube, out, tg)
+    # BCE: with the same matching, per_frame = T x per_tube (per_tube averages the T frames' means)
+    assert float(full_a["loss_mask_video"]) == pytest.approx(T * float(full_b["loss_mask_video"]), rel=1e-5)
+    with pytest.raises(ValueError, match="video_mask_loss"):
+        SetCriterion(_cfg(video_mask_loss="nope"), K, "video")(out, tg)
 
 
 def test_good_prediction_scores_lower_than_random():
