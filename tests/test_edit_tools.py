@@ -82,8 +82,8 @@ def test_polygon_clicks_enter_closes_esc_cancels(tools):
     assert 50 * 30 <= exact.sum() <= 51 * 31 and exact[10:40, 10:60].all()
 
 
-def test_navigate_tool_leaves_clicks_to_the_canvas(tools):
-    tools.set_tool("navigate")
+def test_select_tool_leaves_clicks_to_the_canvas(tools):
+    tools.set_tool("select")
     clicks = []
     tools.canvas.clicked.connect(lambda x, y, b: clicks.append(b))
     got = []

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QGraphicsEllipseItem
 from widgets.colors import RGB
 from widgets.video_canvas import VideoCanvas
 
-TOOLS = ("navigate", "brush", "eraser", "polygon")
+TOOLS = ("select", "brush", "eraser", "polygon")
 MIN_BRUSH, MAX_BRUSH = 1, 400
 
 
@@ -40,7 +40,7 @@ class CanvasTools(QObject):
     def __init__(self, canvas: VideoCanvas):
         super().__init__(canvas)
         self.canvas = canvas
-        self._tool = "navigate"
+        self._tool = "select"
         self._size = 12
         self._colour: RGB = (255, 255, 255)
         self._footprint: np.ndarray | None = None
@@ -75,7 +75,7 @@ class CanvasTools(QObject):
             self.cancel()
             self._tool = name
             self._cursor.setVisible(False)
-            cursor = Qt.CursorShape.CrossCursor if name != "navigate" else Qt.CursorShape.ArrowCursor
+            cursor = Qt.CursorShape.CrossCursor if name != "select" else Qt.CursorShape.ArrowCursor
             self.canvas.viewport.setCursor(cursor)
             self.tool_changed.emit(name)
 
@@ -210,7 +210,7 @@ class CanvasTools(QObject):
 
     # ------------------------------------------------------------ events
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
-        if self._tool == "navigate" or self.canvas.frame is None:
+        if self._tool == "select" or self.canvas.frame is None:
             return False
         t = event.type()
         if t not in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.MouseButtonRelease,
