@@ -233,7 +233,7 @@ _EXPECTED_UNUSED = {
 @pytest.mark.parametrize("mode", ["sync", "video", "frame"])
 def test_gradients_reach_every_used_parameter(mode):
     torch.manual_seed(0)
-    model = build_model(_cfg(mode, dec_layers=3)).train()
+    model = build_model(_cfg(mode, dec_layers=3, freeze_at=0)).train()   # freeze_at: tests/test_backbone_*
     # Deformable DETR starts with zero weights from the query to the offsets and attention logits, so at exact
     # initialisation the encoder's position terms (level_embed) get no gradient; one optimiser step fixes it.
     with torch.no_grad():
@@ -579,13 +579,16 @@ def test_detectron2_resnet_names_map_onto_the_backbone():
 
 
 def test_backbone_strides_and_bad_names():
-    backbone = build_backbone(preset("tiny").model.backbone, frozen_bn=False).eval()
-    with torch.no_grad():
-        feats = backbone(torch.zeros(1, 3, 64, 96))
-    for name, stride in backbone.strides.items():
-        assert feats[name].shape == (1, backbone.out_channels[name], 64 // stride, 96 // stride)
+    for name in (preset("tiny").model.backbone, "mobilenet_v3_small"):
+        backbone = build_backbone(name, frozen_bn=False).eval()
+        with torch.no_grad():
+            feats = backbone(torch.zeros(1, 3, 64, 96))
+        assert backbone.strides == {"res2": 4, "res3": 8, "res4": 16, "res5": 32}
+        for key, stride in backbone.strides.items():
+            assert feats[key].shape == (1, backbone.out_channels[key], 64 // stride, 96 // stride)
+    # the first bundled models' trunk: trainable BN that settles quickly
     norms = [m for m in backbone.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert norms and all(m.momentum == 0.1 and m.eps == 1e-3 for m in norms)  # trainable, settles quickly
+    assert norms and all(m.momentum == 0.1 and m.eps == 1e-3 for m in norms)
     with pytest.raises(ValueError):
         build_model(_cfg("sync", backbone="vgg_nope"))
     with pytest.raises(ValueError):
