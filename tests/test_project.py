@@ -382,3 +382,29 @@ def test_bad_import_names_the_problem_and_changes_nothing(tmp_path, synth):
         assert name in str(e.value)
         assert not p.doc.tracks and not p.doc.categories
     p.close()
+
+
+def test_model_run_replaces_only_untouched_model_tracks(tmp_path):
+    from engine.project.io import import_prediction
+    from engine.types import Track, VideoPrediction
+
+    def pred(offset: int) -> VideoPrediction:
+        tracks = [Track(i, 1 + i % 2, 0.5 + 0.1 * i, [box(1, 6, f + i + offset, f + i + offset + 4)
+                                                      for f in range(N)], [0.5] * N) for i in (1, 2, 3)]
+        empty = Track(4, 1, 0.9, [None] * N, [None] * N)  # no mask anywhere: never imported
+        return VideoPrediction("sync", N, H, W, ["car", "dog"], tracks + [empty], checkpoint="/m/tiny-sync.pt")
+
+    doc = ProjectDocument(VideoInfo("/v.mp4", N, W, H, 25.0))
+    doc.apply(import_prediction(doc, pred(0), "run 1"))
+    assert doc.track_ids() == [1, 2, 3]
+    assert doc.mask(1, 0).provenance.detail == "run 1 · tiny-sync.pt · sync"
+    assert doc.tracks[2].fields.score == pytest.approx(0.7) and doc.category_name(doc.tracks[2].category_id) == "car"
+    doc.apply(ops.set_mask(doc, 2, 0, box(10, 20, 10, 20), HUMAN))  # a human touched track 2
+    kept = doc.tracks[2].masks.copy()
+    edit = import_prediction(doc, pred(5), "run 2")
+    doc.apply(edit)
+    assert doc.tracks[2].masks == kept  # human work survives the re-run
+    assert sorted(doc.track_ids()) == [1, 2, 3, 4]  # run 2's tracks: 1 and 3 replaced in place, its 2 is new
+    assert doc.mask(1, 0).provenance.detail.startswith("run 2") and doc.mask(4, 0).provenance.detail.startswith("run 2")
+    doc.apply(edit.inverse())
+    assert sorted(doc.track_ids()) == [1, 2, 3] and doc.mask(1, 0).provenance.detail.startswith("run 1")

@@ -13,6 +13,7 @@ from engine.data import masks as rle_ops
 from engine.data.ytvis import Category as YCategory
 from engine.data.ytvis import Dataset, DatasetFormatError, Instance, VideoEntry, _read_json, check_results
 from engine.errors import InputError
+from engine.project import ops
 from engine.project.document import CategoryAtom, Edit, MaskAtom, ProjectDocument, TrackAtom
 from engine.project.model import Category, Mask, Provenance, TrackFields
 from engine.project.ops import category_colour
@@ -63,23 +64,40 @@ def import_file(doc: ProjectDocument, path: str | Path, video_name: str | None =
     return _import_edit(doc, tracks, prov, f"import {path.name}", path)
 
 
-def import_prediction(doc: ProjectDocument, pred: VideoPrediction, run: str = "") -> Edit:
-    """A model run's tracks as new project tracks (provenance model: run, checkpoint, mode)."""
-    _check_video(doc, Path(pred.checkpoint or "prediction"), pred.num_frames, pred.width, pred.height)
+def import_prediction(doc: ProjectDocument, pred: VideoPrediction, run: str = "", replace: bool = True) -> Edit:
+    """A model run's tracks as project tracks (provenance model: run, checkpoint, mode), as one undo step.
+
+    With `replace`, the tracks of earlier runs that nobody touched (every mask still the model's) give way to the
+    new run's; any track with a human, assist or imported mask is kept as it is, so re-running never costs
+    work. Tracks keep the run's ids where those are free (the analysis views find their queries by id); tracks
+    with no mask on any frame are not imported."""
+    path = Path(pred.checkpoint or "prediction")
+    _check_video(doc, path, pred.num_frames, pred.width, pred.height)
     detail = " · ".join(p for p in (run, Path(pred.checkpoint).name if pred.checkpoint else "", pred.mode) if p)
     prov = Provenance.now("model", detail)
-    tracks = [(None, pred.categories[t.category_id - 1] if 1 <= t.category_id <= len(pred.categories)
+    removed = [tid for tid in doc.track_ids() if replace and _untouched_model_track(doc, tid)]
+    atoms: list = []
+    for tid in removed:
+        atoms += ops.delete_track(doc, tid).atoms
+    tracks = [(t.id if t.id >= 1 else None,
+               pred.categories[t.category_id - 1] if 1 <= t.category_id <= len(pred.categories)
                else f"class {t.category_id}", None, float(t.score), t.masks)
               for t in pred.tracks if any(m is not None and rle_ops.area(m) > 0 for m in t.masks)]
-    return _import_edit(doc, tracks, prov, f"model run {detail}", Path(pred.checkpoint or "prediction"))
+    imported = _import_edit(doc, tracks, prov, "", path, free=set(removed))
+    return Edit(f"model run {detail}", tuple(atoms) + imported.atoms)
+
+
+def _untouched_model_track(doc: ProjectDocument, tid: int) -> bool:
+    t = doc.tracks[tid]
+    return not t.locked and all(m.provenance.kind == "model" for m in t.masks.values())
 
 
 def _import_edit(doc: ProjectDocument, tracks: list, prov: Provenance, description: str, path: Path,
-                 classes: list[tuple[str, int, str]] = ()) -> Edit:
+                 classes: list[tuple[str, int, str]] = (), free: set[int] = frozenset()) -> Edit:
     """tracks: (wanted id or None, category name, wanted category id or None, score, per-frame segmentations);
     classes: (name, wanted id, supercategory) of a ground truth's whole class list, added even where no track uses them.
-    Categories match by name; a new one keeps its id when that is free. Every mask must have the video's size:
-    a wrong one stops the import before anything changes."""
+    Categories match by name; a new one keeps its id when that is free. `free`: track ids the same edit deletes
+    first. Every mask must have the video's size: a wrong one stops the import before anything changes."""
     size = [doc.video.height, doc.video.width] if doc.video else None
     atoms: list = []
     cat_ids: dict[str, int] = {c.name: c.id for c in doc.categories.values()}
@@ -95,7 +113,7 @@ def _import_edit(doc: ProjectDocument, tracks: list, prov: Provenance, descripti
 
     for cname, cid, sup in classes:
         category(cname, cid, sup)
-    taken_tracks = set(doc.tracks)
+    taken_tracks = set(doc.tracks) - set(free)
     next_tid = max(taken_tracks, default=0) + 1
     for want_id, cname, want_cat, score, segs in tracks:
         category(cname, want_cat)
