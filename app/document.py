@@ -1,4 +1,8 @@
-"""The annotation document: one video, its categories and tracks, and what the user sees of them. Qt-free.
+"""The annotation document: one video, its categories and tracks. Qt-free.
+
+How the user looks at it (frame, selection, hidden tracks, overlays) is not here but in app/view_state.py: the
+same document can be shown by several views with different looks (the compare panes show every track of their
+own documents while the main canvas hides some), and an edit changes the document, never the look.
 
 Views never own data: they read the document and redraw when it tells them something changed (a napari-style
 evented model with plain callbacks, so the model runs in tests and scripts without a QApplication). Masks stay
@@ -22,8 +26,6 @@ from engine.types import Track, VideoPrediction
 # Events sent to listeners: (name, payload dict).
 VIDEO = "video"            # a video was opened (or closed)
 TRACKS = "tracks"          # the set of tracks or their masks changed (new run, partial window)
-VISIBILITY = "visibility"  # a track was shown or hidden, or overlays toggled
-SELECTION = "selection"    # the selected track changed
 
 Listener = Callable[[str, dict], None]
 
@@ -113,9 +115,6 @@ class Document:
     tracks: list[Track] = field(default_factory=list)
     prediction: VideoPrediction | None = None
     run: RunInfo | None = None
-    hidden: set[int] = field(default_factory=set)
-    overlays_visible: bool = True
-    selected: int | None = None
     cache: MaskCache = field(default_factory=MaskCache)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
 
@@ -147,8 +146,6 @@ class Document:
 
     def _reset_tracks(self) -> None:
         self.tracks, self.prediction, self.run, self.categories = [], None, None, []
-        self.hidden.clear()
-        self.selected = None
         self.cache.clear()
 
     @property
@@ -157,10 +154,7 @@ class Document:
 
     # ------------------------------------------------------------ tracks
     def set_prediction(self, pred: VideoPrediction, frames_done: int | None = None) -> None:
-        """Show the tracks of a run (also called once per finished window with the partial prediction).
-
-        Hidden flags and the selection survive a partial update when their track still exists.
-        """
+        """Show the tracks of a run (also called once per finished window with the partial prediction)."""
         if self.video is not None and pred.num_frames != self.video.num_frames:
             raise ValueError(f"prediction has {pred.num_frames} frames, the video {self.video.num_frames}")
         self.prediction = pred
@@ -169,10 +163,6 @@ class Document:
         done = frames_done if frames_done is not None else (
             pred.num_frames if pred.complete else _frames_reached(pred))
         self.run = RunInfo(pred.checkpoint, pred.mode, pred.complete, done)
-        ids = {t.id for t in self.tracks}
-        self.hidden &= ids
-        if self.selected is not None and self.selected not in ids:
-            self.selected = None
         self.cache.clear()
         self._emit(TRACKS, partial=not pred.complete)
 
@@ -210,28 +200,6 @@ class Document:
     def next_event(self, frame: int, direction: int) -> int | None:
         return next_event(self.events(), frame, direction)
 
-    # ------------------------------------------------------------ visibility and selection
-    def is_visible(self, track_id: int) -> bool:
-        return track_id not in self.hidden
-
-    def set_visible(self, track_id: int, visible: bool) -> None:
-        before = self.is_visible(track_id)
-        (self.hidden.discard if visible else self.hidden.add)(track_id)
-        if before != visible:
-            self._emit(VISIBILITY, track_id=track_id)
-
-    def set_overlays_visible(self, visible: bool) -> None:
-        if visible != self.overlays_visible:
-            self.overlays_visible = visible
-            self._emit(VISIBILITY, track_id=None)
-
-    def select(self, track_id: int | None) -> None:
-        if track_id is not None and self.track(track_id) is None:
-            track_id = None
-        if track_id != self.selected:
-            self.selected = track_id
-            self._emit(SELECTION, track_id=track_id)
-
     # ------------------------------------------------------------ masks on screen
     def mask(self, track_id: int, frame: int) -> np.ndarray | None:
         t = self.track(track_id)
@@ -240,24 +208,23 @@ class Document:
         m = self.cache.get((track_id, frame), t.masks[frame])
         return m if m.any() else None
 
-    def masks_at(self, frame: int, visible_only: bool = True) -> list[tuple[int, np.ndarray]]:
-        """(track id, HxW bool) for each track present on `frame`, in track order."""
-        if visible_only and not self.overlays_visible:
-            return []
+    def masks_at(self, frame: int, shows: Callable[[int], bool] | None = None) -> list[tuple[int, np.ndarray]]:
+        """(track id, HxW bool) for each track present on `frame`, in track order; `shows(track_id)` filters
+        (the view state's `shows`: overlays on and the track not hidden)."""
         out = []
         for t in self.tracks:
-            if visible_only and t.id in self.hidden:
+            if shows is not None and not shows(t.id):
                 continue
             m = self.mask(t.id, frame)
             if m is not None:
                 out.append((t.id, m))
         return out
 
-    def label_map(self, frame: int, visible_only: bool = True) -> np.ndarray:
+    def label_map(self, frame: int, shows: Callable[[int], bool] | None = None) -> np.ndarray:
         """HxW int32 of track ids (-1 = background); later tracks paint over earlier ones."""
         h = self.video.height if self.video else (self.prediction.height if self.prediction else 0)
         w = self.video.width if self.video else (self.prediction.width if self.prediction else 0)
         out = np.full((h, w), -1, dtype=np.int32)
-        for tid, m in self.masks_at(frame, visible_only):
+        for tid, m in self.masks_at(frame, shows):
             out[m] = tid
         return out

@@ -77,6 +77,11 @@ def binding(action: str) -> Binding:
     return _BY_ACTION[action]
 
 
+def find(action: str) -> Binding | None:
+    """The binding of `action`, or None for actions without keys (menu-only ones, see app/actions.py)."""
+    return _BY_ACTION.get(action)
+
+
 def keys_for(action: str) -> tuple[str, ...]:
     return _BY_ACTION[action].keys
 

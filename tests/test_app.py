@@ -128,7 +128,7 @@ def test_keymap_is_one_conflict_free_table(win):
 def test_open_video_and_keyboard_navigation(qtbot, win, video):
     assert win.open_video(video)
     assert win.doc.num_frames == N and win.current == 0
-    assert win.frame_label.text() == f"Frame 0 / {N - 1}"
+    assert win.status.frame_label.text() == f"Frame 0 / {N - 1}"
     np.testing.assert_array_equal(win.canvas.frame, win.reader[0])
     K = Qt.Key
     key(qtbot, win, K.Key_D)
@@ -240,10 +240,10 @@ def test_drop_a_file_and_cursor_position(qtbot, win, video):
     win.dropEvent(ev)  # dropped on the window outside the canvas
     assert win.doc.video is not None and win.doc.video.path == str(video)
     win.canvas.hovered.emit(-1, 17, 9)
-    assert win.cursor_label.text() == "x 17, y 9"
+    assert win.status.cursor_label.text() == "x 17, y 9"
     win.canvas.hovered.emit(-1, -1, -1)
-    assert win.cursor_label.text() == "x –, y –"
-    assert win.memory_label.text().startswith("RSS ")
+    assert win.status.cursor_label.text() == "x –, y –"
+    assert win.status.memory_label.text().startswith("RSS ")
 
 
 def test_gpu_choice_follows_cuda(qtbot, win):
@@ -251,7 +251,7 @@ def test_gpu_choice_follows_cuda(qtbot, win):
     gpu_item = win.device_combo.model().item(1)
     assert gpu_item.isEnabled() == bool(win.worker.info["cuda"])
     if not win.worker.info["cuda"]:
-        assert win.device() == "cpu" and win.device_label.text() == "CPU"
+        assert win.device() == "cpu" and win.status.device_label.text() == "CPU"
 
 
 def test_shortcut_sheet_opens_with_f1(qtbot, win):
@@ -291,7 +291,7 @@ def ran(qapp, video, checkpoint, tmp_path_factory):
     assert job is not None
     job.partial.connect(partials.append)  # nothing is delivered before the event loop runs: none is missed
     job.progress.connect(lambda done, total, eta: progress.append((done, total, eta)))
-    assert w.progress.isVisible() and w.cancel_button.isVisible()
+    assert w.status.progress.isVisible() and w.status.cancel_button.isVisible()
     wait_until(lambda: bool(finished))
     w.partials = partials
     w.progress_seen = progress
@@ -315,7 +315,7 @@ def test_run_engine_fills_every_view(ran, qtbot):
     assert pred.complete and pred.num_frames == N and pred.tracks and pred.frame_tracks and pred.windows
     assert win.doc.run.complete and win.doc.run.frames_done == N
     assert [p.windows[-1].end for p in win.partials] == [N // 2, N]  # streamed window by window
-    assert not win.progress.isVisible() and not win.is_busy()
+    assert not win.status.progress.isVisible() and not win.is_busy()
     assert "Done: " in win.statusBar().currentMessage()
     done = [p[0] for p in win.progress_seen]
     assert done == sorted(done) and done[-1] == N and all(p[1] == N for p in win.progress_seen)
@@ -342,18 +342,18 @@ def test_run_engine_fills_every_view(ran, qtbot):
         np.testing.assert_array_equal(rgba[..., 3] > 0, union)
         for tid, _m in masks:
             sel = top == tid
-            if sel.any() and tid != win.doc.selected:
+            if sel.any() and tid != win.view.selected:
                 want = np.tile(track_color(tid), (int(sel.sum()), 1))
                 np.testing.assert_array_equal(rgba[sel][:, :3], want)
     # hiding a track (V toggles all) removes its pixels
     tid = masks[0][0] if masks else pred.tracks[0].id
-    win.doc.set_visible(tid, False)
-    assert not any(o_tid == tid for o_tid, _ in win.doc.masks_at(win.current))
-    win.doc.set_visible(tid, True)
+    win.view.set_visible(tid, False)
+    assert not any(o_tid == tid for o_tid, _ in win.doc.masks_at(win.current, win.view.shows))
+    win.view.set_visible(tid, True)
     qtbot.keyClick(win.canvas, Qt.Key.Key_V)
-    assert not win.canvas.overlays_visible() and win.doc.masks_at(win.current) == []
+    assert not win.canvas.overlays_visible() and win.doc.masks_at(win.current, win.view.shows) == []
     qtbot.keyClick(win.canvas, Qt.Key.Key_V)
-    assert win.canvas.overlays_visible() and len(win.doc.masks_at(win.current)) == len(masks)
+    assert win.canvas.overlays_visible() and len(win.doc.masks_at(win.current, win.view.shows)) == len(masks)
 
 
 def test_review_queue_and_u_key(ran, qtbot):
@@ -361,7 +361,7 @@ def test_review_queue_and_u_key(ran, qtbot):
     expected = sorted(review.review_queue(pred), key=lambda it: (-it.score, it.frame))
     assert [it.frame for it in win.review.items()] == [it.frame for it in expected]
     if expected:
-        win._refresh_review_queue()  # a fresh queue: U starts from the top, skipping frames already seen
+        win.analysis.refresh_review_queue()  # a fresh queue: U starts from the top, skipping frames already seen
         ranked = [it.frame for it in expected]
         start = next((f for f in range(N) if f not in ranked), ranked[0])
         win.seek(start)
@@ -387,7 +387,7 @@ def test_track_events_keys(ran, qtbot):
 def test_frame_vs_video_panel(ran, tmp_path):
     win, pred = ran
     tid = pred.tracks[0].id
-    win.doc.select(tid)
+    win.view.select(tid)
     assert win.track_list.selected == tid and win.timeline.selected == tid
     assert win.prop_labels["class"].text() == win.doc.category_name(pred.tracks[0].category_id)
     win.dock_frame_video.show()
@@ -406,7 +406,7 @@ def test_frame_vs_video_panel(ran, tmp_path):
 def test_aggregation_panel_and_frame_query_hover(ran, tmp_path):
     win, pred = ran
     tid = pred.tracks[0].id
-    win.doc.select(tid)
+    win.view.select(tid)
     win.dock_aggregation.show()
     win.dock_aggregation.raise_()
     win.seek(2)
@@ -417,8 +417,9 @@ def test_aggregation_panel_and_frame_query_hover(ran, tmp_path):
     # hovering a selected frame query shows its mask (the window is re-run once in the worker)
     q = review.selected_frame_queries(pred, 2, -1)[0]
     win.aggregation.frame_query_hovered.emit(2, int(q))
-    wait_until(lambda: not win._query_jobs)
-    masks = win._query_masks[(id(pred), pred.windows[0].start)]
+    wait_until(lambda: not win.analysis.pending())
+    assert win.analysis.cache.pred is pred
+    masks = win.analysis.cache.for_window(pred.windows[0].start)
     assert sorted(masks) == list(range(pred.windows[0].start, pred.windows[0].end))
     m = decode(masks[2][int(q)])
     rgba = win.canvas.overlay_rgba()
@@ -453,30 +454,30 @@ def test_compare_panes_with_a_checkpoint_and_ground_truth(ran, tmp_path, video_c
     win.dock_compare.raise_()
     jobs = win.run_compare()
     assert len(jobs) == 1
-    wait_until(lambda: not win._compare_jobs())
+    wait_until(lambda: not win.comparison.jobs())
     win.seek(5)
     assert win.compare.num_panes == 3
     titles = win.compare.titles()
     assert titles[0] == "This run · video-level · AP 100.0"
     assert titles[1].startswith("This run · frame-level")
     assert titles[2].startswith(video_checkpoint.name)
-    for i, src in enumerate(win._compare):
+    for i, src in enumerate(win.comparison.sources):
         rgba = win.compare.pane(i).overlay_rgba()
         expect = np.zeros((H, W), bool)
         for _tid, m in visible_tracks_on(src.doc.prediction, 5):
             expect |= m
         np.testing.assert_array_equal(rgba[..., 3] > 0, expect)
-    assert win._compare[2].doc.prediction.mode == "video"
+    assert win.comparison.sources[2].doc.prediction.mode == "video"
     save_shot(win.dock_compare, "compare", tmp_path)
     # the main run's own checkpoint is not run again: its result is reused
     win.set_compare_sources([RUN_VIDEO, pred.checkpoint])
     assert win.run_compare() == []
-    assert win._compare[1].doc.prediction is pred and win.compare.titles()[1].endswith("AP 100.0")
+    assert win.comparison.sources[1].doc.prediction is pred and win.compare.titles()[1].endswith("AP 100.0")
 
 
 def test_window_and_panel_screenshots(ran, tmp_path):
     win, pred = ran
-    win.doc.select(pred.tracks[0].id)
+    win.view.select(pred.tracks[0].id)
     win.seek(N // 2)
     win.dock_review.raise_()
     win.dock_timeline.raise_()
@@ -534,7 +535,7 @@ def test_bad_checkpoint_gives_a_message(qtbot, win, video, tmp_path):
     qtbot.waitUntil(lambda: bool(win.messages), timeout=RUN_TIMEOUT_MS)
     title, text = win.messages[-1]
     assert title == "SyncVIS run failed" and "broken.pt" in text
-    assert win.isVisible() and not win.is_busy() and not win.progress.isVisible()
+    assert win.isVisible() and not win.is_busy() and not win.status.progress.isVisible()
     assert win.act["run"].isEnabled()
     win.last_message_box.close()
 

@@ -1,4 +1,5 @@
-"""app.document without Qt: tracks from a prediction, events, visibility, selection and the mask cache."""
+"""app.document without Qt: tracks from a prediction, events, masks on screen and the mask cache (how they are
+looked at, visibility and selection, is app.view_state: tests/test_view_state.py)."""
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.document import TRACKS, VISIBILITY, Document, MaskCache, VideoRef, track_colour
+from app.document import TRACKS, Document, MaskCache, VideoRef, track_colour
+from app.view_state import ViewState
 from engine.data.masks import encode
 from engine.types import Track, VideoPrediction, WindowInternals
 
@@ -34,7 +36,7 @@ def make_pred(complete=True):
 
 
 def test_document_is_qt_free():
-    code = ("import sys, app.document, engine.review; "
+    code = ("import sys, app.document, app.view_state, engine.review; "
             "bad = [m for m in sys.modules if m.startswith(('PySide6', 'torch'))]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
@@ -78,29 +80,34 @@ def test_masks_on_screen_visibility_and_label_map():
     assert [tid for tid, _ in doc.masks_at(0)] == [4]
     lm = doc.label_map(1)
     assert (lm == 4).sum() == a[1].sum() and (lm == 7).sum() == b[1].sum() and (lm == -1).sum() == H * W - 32
+    view = ViewState()
+    view.set_tracks(t.id for t in doc.tracks)
     seen = []
-    doc.subscribe(lambda name, payload: seen.append(name))
-    doc.set_visible(7, False)
-    assert [tid for tid, _ in doc.masks_at(1)] == [4]
-    assert len(doc.masks_at(1, visible_only=False)) == 2
-    doc.set_overlays_visible(False)
-    assert doc.masks_at(1) == []
-    assert seen == [VISIBILITY, VISIBILITY]
+    view.events.visibility.connect(seen.append)
+    view.set_visible(7, False)
+    assert [tid for tid, _ in doc.masks_at(1, view.shows)] == [4]
+    assert len(doc.masks_at(1)) == 2
+    assert (doc.label_map(1, view.shows) == 7).sum() == 0
+    view.set_overlays_visible(False)
+    assert doc.masks_at(1, view.shows) == []
+    assert seen == [7, None]
 
 
 def test_selection_and_reset_on_new_video():
     doc = Document()
+    view = ViewState()
+    doc.subscribe(lambda name, payload: name == TRACKS and view.set_tracks(t.id for t in doc.tracks))
     doc.open_video(VideoRef("/v/a.mp4", N, W, H, 25.0))
     pred, _, _ = make_pred()
     doc.set_prediction(pred)
-    doc.select(7)
-    assert doc.selected == 7
-    doc.select(99)  # unknown id clears the selection
-    assert doc.selected is None
-    doc.select(7)
-    doc.set_visible(7, False)
+    view.select(7)
+    assert view.selected == 7
+    view.select(99)  # unknown id clears the selection
+    assert view.selected is None
+    view.select(7)
+    view.set_visible(7, False)
     doc.open_video(VideoRef("/v/b.mp4", 3, W, H, 30.0))
-    assert doc.tracks == [] and doc.selected is None and doc.hidden == set() and doc.num_frames == 3
+    assert doc.tracks == [] and view.selected is None and view.hidden == set() and doc.num_frames == 3
     with pytest.raises(ValueError):
         doc.set_prediction(pred)  # 5 frames on a 3-frame video
 

@@ -1,0 +1,252 @@
+"""The analysis docks: review queue, frame vs video, aggregation weights, and the hovered frame query's mask.
+
+They follow the document (a new run), the view state (frame, selection, hovered frame query) and their dock's
+visibility (a hidden panel does no work). What they derive from a run is cached in a `RunCache` bound to that
+prediction object and dropped with it, so no cache is keyed by `id(...)` (ids of freed runs are reused).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QDockWidget, QWidget
+
+from app import presenters
+from app.document import TRACKS, Document
+from app.engine_worker import EngineWorker, JobHandle, QueryMasksJob
+from app.track_views import TrackViews
+from app.view_state import FrameQuery, ViewState
+from engine import review
+from engine.data.masks import decode
+from engine.types import VideoPrediction
+from widgets.aggregation_view import AggregationView
+from widgets.colors import track_color
+from widgets.frame_video_view import FrameVideoView
+from widgets.review_queue import ReviewQueue
+from widgets.video_canvas import MaskOverlay
+
+
+@dataclass
+class RunCache:
+    """What the panels derived from one prediction; replaced when the document's prediction changes."""
+
+    pred: VideoPrediction | None = None
+    lanes: dict[int, review.FrameVideoLanes] = field(default_factory=dict)       # track id -> lanes
+    query_masks: dict[int, dict[int, list[dict]]] = field(default_factory=dict)  # window start -> {frame: RLEs}
+    query_jobs: dict[int, JobHandle] = field(default_factory=dict)               # window start -> job
+
+    def for_window(self, start: int) -> dict[int, list[dict]] | None:
+        return self.query_masks.get(start)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What a panel's slow part (curves, heatmap) currently shows, so a frame change redraws only the rest."""
+
+    track: int
+    frame: int = -1
+
+
+class Analysis(QObject):
+    def __init__(self, parent: QWidget, doc: Document, view: ViewState, worker: EngineWorker,
+                 device: Callable[[], str], frame_image: Callable[[int], object], tracks: TrackViews,
+                 seek: Callable[[int], None], status: Callable[[str, int], None]):
+        super().__init__(parent)
+        self.doc, self.view, self.worker, self.device = doc, view, worker, device
+        self.frame_image, self.tracks, self.seek, self.status = frame_image, tracks, seek, status
+        self.review = ReviewQueue()
+        self.frame_video = FrameVideoView()
+        self.aggregation = AggregationView()
+        self.docks: dict[str, QDockWidget] = {}
+        self.cache = RunCache()
+        self._queue_items: list[review.ReviewItem] = []
+        self._fv_shown: _Shown | None = None
+        self._agg_shown: _Shown | None = None
+        self._agg_reverse_at: _Shown | None = None
+
+        for w in (self.review, self.frame_video, self.aggregation):
+            w.frame_requested.connect(seek)
+        self.aggregation.frame_query_hovered.connect(
+            lambda frame, query: view.set_hover_query(None if query < 0 else FrameQuery(frame, query)))
+        self.aggregation.direction_changed.connect(lambda _d: self.update_aggregation())
+        doc.subscribe(self._on_doc_event)
+        view.events.frame.connect(lambda _f: self.update_frame_panels())
+        view.events.selection.connect(lambda _t: self.update_frame_panels())
+        view.events.hover_query.connect(self._on_hover_query)
+
+    def set_docks(self, frame_video: QDockWidget, aggregation: QDockWidget) -> None:
+        self.docks = {"frame_video": frame_video, "aggregation": aggregation}
+        frame_video.visibilityChanged.connect(lambda v: v and self.update_frame_video())
+        aggregation.visibilityChanged.connect(lambda v: v and self.update_aggregation())
+
+    def _shown(self, name: str) -> bool:
+        d = self.docks.get(name)
+        return d is not None and d.isVisible()
+
+    # ------------------------------------------------------------ document and view state
+    def _on_doc_event(self, name: str, payload: dict) -> None:
+        if name != TRACKS:
+            return
+        if self.cache.pred is not self.doc.prediction:
+            for job in self.cache.query_jobs.values():
+                job.cancel()
+            self.cache = RunCache(self.doc.prediction)
+        self.cache.lanes.clear()   # a partial run grows in place: its lanes change
+        self._fv_shown = self._agg_shown = self._agg_reverse_at = None
+        if not payload.get("partial"):
+            self.refresh_review_queue()
+        self.update_frame_panels()
+
+    def update_frame_panels(self) -> None:
+        frame = self.view.frame
+        if self.doc.video is None or frame < 0:
+            return
+        self.update_frame_video()
+        self.update_aggregation()
+        if any(it.frame == frame for it in self._queue_items):
+            self.review.mark_visited(frame)
+
+    def pending(self) -> bool:
+        return bool(self.cache.query_jobs)
+
+    def abandon(self) -> None:
+        """A new video: pending query-mask jobs go, cached masks with them."""
+        for job in self.cache.query_jobs.values():
+            job.cancel()
+        self.cache = RunCache(self.doc.prediction)
+
+    # ------------------------------------------------------------ review queue
+    def refresh_review_queue(self) -> None:
+        pred = self.doc.prediction
+        self._queue_items = review.review_queue(pred) if pred is not None else []
+        self.review.set_items(presenters.queue_items(self._queue_items))
+        if pred is None:
+            self.review.set_status("No review queue yet: run SyncVIS to rank uncertain frames")
+
+    def next_uncertain(self) -> None:
+        f = self.review.next_item(self.view.frame)
+        if f is None:
+            self.status("The review queue is empty: run SyncVIS first", 4000)
+            return
+        self.seek(f)
+        item = next((it for it in self._queue_items if it.frame == f), None)
+        if item is not None:
+            self.status(f"Frame {f}: " + "; ".join(item.reasons[:3]), 8000)
+            if item.track_ids:
+                self.view.select(item.track_ids[0])
+
+    # ------------------------------------------------------------ frame vs video
+    def _lanes(self, tid: int) -> review.FrameVideoLanes:
+        if tid not in self.cache.lanes:
+            self.cache.lanes[tid] = review.frame_video_lanes(self.doc.prediction, tid)
+        return self.cache.lanes[tid]
+
+    def update_frame_video(self) -> None:
+        view = self.frame_video
+        if not self._shown("frame_video"):
+            return
+        pred, tid, frame = self.doc.prediction, self.view.selected, self.view.frame
+        if pred is None or tid is None or not pred.frame_tracks:
+            self._fv_shown = None
+        if pred is None or tid is None:
+            view.clear("Select a track to compare its video-level and frame-level predictions" if pred else
+                       "Run SyncVIS, then select a track to compare its video-level and frame-level masks")
+            return
+        if not pred.frame_tracks:
+            view.clear(f"This run ({pred.mode} mode) has no frame-level tracks: run a sync model")
+            return
+        lanes = self._lanes(tid)
+        t = self.doc.track(tid)
+        ft = next((f for f in pred.frame_tracks if f.id == lanes.frame_track_id), None)
+        if self._fv_shown != _Shown(tid):  # curves and header only change with the run or the track
+            self._fv_shown = _Shown(tid)
+            name = self.doc.category_name(t.category_id)
+            link = f"frame track {ft.id}" if ft is not None else "no frame-level link"
+            mean = lanes.mean_iou
+            mean_text = f" · mean IoU {mean:.2f}" if math.isfinite(mean) else ""
+            view.set_track_label(f"Track {tid} {name} ↔ {link}{mean_text}")
+            view.setToolTip(f"Video-level track {tid} (video query {t.query}) and the frame-level track "
+                            f"of the same run whose masks overlap it most ({link})")
+            view.set_curves(lanes.video_scores, lanes.frame_scores, lanes.iou)
+        vm = self.doc.mask(tid, frame)
+        fm = None
+        if ft is not None and frame < len(ft.masks) and ft.masks[frame] is not None:
+            fm = decode(ft.masks[frame])
+            fm = fm if fm.any() else None
+        view.set_frame_pair(self.frame_image(frame), vm, fm, track_color(tid))
+        view.set_current_frame(frame)
+
+    # ------------------------------------------------------------ aggregation weights
+    def update_aggregation(self) -> None:
+        view = self.aggregation
+        if not self._shown("aggregation"):
+            return
+        pred, tid, frame = self.doc.prediction, self.view.selected, self.view.frame
+        if pred is None or not pred.windows or all(w.f2v_weights is None for w in pred.windows):
+            self._agg_shown = None
+            view.clear("Run SyncVIS with a sync model to see its aggregation weights" if pred is None else
+                       f"This run ({pred.mode} mode) has no aggregation weights: run a sync model")
+            return
+        if tid is None:
+            self._agg_shown = None
+            view.clear("Select a track to see how its video query aggregated the frames")
+            return
+        if self._agg_shown != _Shown(tid):  # the heatmap changes with the run or the track, not the frame
+            t = self.doc.track(tid)
+            mass = review.aggregation_mass(pred, tid, "f2v")
+            selected = review.selected_frame_queries_all(pred)
+            view.set_forward(mass, selected, f"track {tid} · video query {t.query}")
+            self._agg_shown = _Shown(tid)
+            self._agg_reverse_at = None
+        if view.direction == "reverse" and self._agg_reverse_at != _Shown(tid, frame):
+            rev = review.reverse_weights(pred, tid, frame)  # reverse weights belong to one frame
+            if rev is not None:
+                view.set_reverse(rev[0], rev[1])
+            self._agg_reverse_at = _Shown(tid, frame)
+        view.set_current_frame(frame)
+
+    # ------------------------------------------------------------ hovered frame query
+    def _on_hover_query(self, fq: FrameQuery | None) -> None:
+        """Show the hovered frame query's mask on the canvas. Runs don't keep every frame query's masks (only
+        the linked frame tracks), so the window holding the frame is re-run once in the worker and cached."""
+        pred = self.doc.prediction
+        if fq is None or pred is None:
+            self.tracks.refresh_canvas()
+            return
+        if fq.frame != self.view.frame:
+            self.seek(fq.frame)
+        win = next((w for w in pred.windows if w.start <= fq.frame < w.end), None)
+        if win is None:
+            return
+        masks = self.cache.for_window(win.start)
+        if masks is not None:
+            self._show_query_mask(fq, masks)
+            return
+        if win.start in self.cache.query_jobs or not pred.checkpoint:
+            return
+        cache = self.cache
+        job = self.worker.submit(QueryMasksJob(str(self.doc.video.path), pred.checkpoint, self.device(),
+                                               win.start, win.end))
+        cache.query_jobs[win.start] = job
+        job.finished.connect(lambda masks: self._query_masks_done(cache, win.start, masks))
+        job.failed.connect(lambda msg: cache.query_jobs.pop(win.start, None) and self.status(
+            f"Frame-query masks unavailable: {msg}", 8000))
+        job.cancelled.connect(lambda _r: cache.query_jobs.pop(win.start, None))
+        self.status(f"Computing the frame-query masks of frames {win.start}–{win.end - 1}…", 5000)
+
+    def _show_query_mask(self, fq: FrameQuery, masks: dict[int, list[dict]]) -> None:
+        rles = masks.get(fq.frame)
+        if rles is None or not 0 <= fq.query < len(rles) or fq.frame != self.view.frame:
+            return
+        self.tracks.refresh_canvas(MaskOverlay(-1, decode(rles[fq.query]), (255, 255, 255),
+                                               f"frame query {fq.query}", True))
+        self.status(f"Frame {fq.frame}: mask of frame query {fq.query} (white)", 4000)
+
+    def _query_masks_done(self, cache: RunCache, start: int, masks: dict) -> None:
+        cache.query_jobs.pop(start, None)
+        if cache is self.cache:   # still the document's run
+            cache.query_masks[start] = masks
+            if self.view.hover_query is not None:
+                self._show_query_mask(self.view.hover_query, masks)

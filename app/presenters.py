@@ -1,0 +1,114 @@
+"""What the views show, built from the document and the view state: overlays, track rows, lanes, properties.
+
+Plain functions from data to the widgets' own data types (no widget is touched here), so what a view shows can
+be tested without a window and the same overlays serve the main canvas and the compare panes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from app.document import Document
+from engine import review
+from engine.types import Track
+from widgets.colors import track_color
+from widgets.review_queue import ReviewItem as QueueItem
+from widgets.timeline import Lane
+from widgets.track_list import TrackRow
+from widgets.video_canvas import MaskOverlay
+
+
+def overlays_for(doc: Document, frame: int, shows: Callable[[int], bool] | None = None,
+                 selected: int | None = None) -> list[MaskOverlay]:
+    """The masks on `frame` that `shows` lets through as canvas overlays (the selected track last, so it is
+    drawn on top)."""
+    out = []
+    for tid, m in doc.masks_at(frame, shows):
+        t = doc.track(tid)
+        label = f"{doc.category_name(t.category_id)} {frame_score(t, frame):.2f}"
+        out.append(MaskOverlay(tid, m, track_color(tid), label, selected=tid == selected))
+    out.sort(key=lambda o: o.selected)
+    return out
+
+
+def frame_score(t: Track, frame: int) -> float:
+    s = t.scores[frame] if frame < len(t.scores) else None
+    return float(t.score if s is None else s)
+
+
+class TrackViews(NamedTuple):
+    rows: list[TrackRow]   # the track list
+    lanes: list[Lane]      # the timeline
+
+
+def track_views(doc: Document, is_visible: Callable[[int], bool]) -> TrackViews:
+    presence = doc.presence()
+    n = doc.num_frames
+    rows, lanes = [], []
+    for r, t in enumerate(doc.tracks):
+        col = track_color(t.id)
+        name = doc.category_name(t.category_id)
+        scores = np.array([np.nan if s is None else float(s) for s in t.scores[:n]], dtype=float)
+        rows.append(TrackRow(t.id, col, name, float(t.score), presence[r], is_visible(t.id)))
+        lanes.append(Lane(t.id, col, presence[r], scores, f"{t.id} {name}"))
+    return TrackViews(rows, lanes)
+
+
+PROPERTY_FIELDS = (("track", "Track"), ("class", "Class"), ("score", "Score"), ("frames", "Frames"),
+                   ("source", "Source"), ("query", "Video query"), ("run", "Run"))
+
+
+def properties(doc: Document, track_id: int | None, run_ap: float | None) -> dict[str, str]:
+    """The properties panel's text per field of PROPERTY_FIELDS ("track" is rich text: a colour swatch)."""
+    out = {k: "—" for k, _ in PROPERTY_FIELDS}
+    run = doc.run
+    if run is not None:
+        text = f"{Path(run.checkpoint).name or 'model'} · {run.mode} mode"
+        if not run.complete:
+            text += f" · partial ({run.frames_done}/{doc.num_frames} frames)"
+        if run_ap is not None:
+            text += f" · AP {run_ap * 100:.1f}"
+        out["run"] = text
+    t = doc.track(track_id) if track_id is not None else None
+    if t is None:
+        if doc.tracks:
+            out["track"] = "click a track or a mask"
+        return out
+    pres = review.presence(t)
+    rng = np.flatnonzero(pres)
+    out["track"] = f"<span style='color:rgb{track_color(t.id)}'>■</span> {t.id}"
+    out["class"] = doc.category_name(t.category_id)
+    out["score"] = f"{t.score:.3f}"
+    out["frames"] = f"{rng.size} frames ({rng[0]}–{rng[-1]})" if rng.size else "none"
+    kinds = sorted({s for s, p in zip(t.sources, pres, strict=False) if p and s})
+    out["source"] = ", ".join(kinds) or "—"
+    out["query"] = str(t.query) if t.query >= 0 else "—"
+    return out
+
+
+def queue_items(items: list[review.ReviewItem]) -> list[QueueItem]:
+    return [QueueItem(it.frame, it.score, list(it.kinds)) for it in items]
+
+
+@dataclass(frozen=True)
+class FrameTexts:
+    time: str      # under the canvas: "0:01.20 · 25 fps"
+    status: str    # status bar: "Frame 3 / 11"
+
+
+def frame_texts(frame: int, num_frames: int, fps: float) -> FrameTexts:
+    fps = fps or 30.0
+    secs = frame / fps
+    return FrameTexts(f"{int(secs // 60):d}:{secs % 60:05.2f} · {fps:.3g} fps", f"Frame {frame} / {num_frames - 1}")
+
+
+def duration(secs: float) -> str:
+    secs = max(0.0, float(secs))
+    if secs < 60:
+        return f"{secs:.0f} s" if secs >= 10 else f"{secs:.1f} s"
+    m, s = divmod(int(round(secs)), 60)
+    return f"{m} min {s:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"

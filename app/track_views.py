@@ -1,0 +1,108 @@
+"""The canvas, track list, timeline and properties panel follow the document and the view state.
+
+This is the one place that pushes document changes and view-state changes into those four views: a new frame,
+selection or visibility is set once on the view state and each view here redraws itself, instead of every
+caller updating every widget by hand. Clicks in the views go back to the view state, never to another view.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+
+from app import presenters
+from app.document import TRACKS, Document
+from app.view_state import Hover, ViewState
+from widgets.timeline import Timeline
+from widgets.track_list import TrackList
+from widgets.video_canvas import MaskOverlay, VideoCanvas
+
+
+class TrackViews:
+    def __init__(self, doc: Document, view: ViewState, canvas: VideoCanvas, track_list: TrackList,
+                 timeline: Timeline, frame_image: Callable[[int], object]):
+        self.doc, self.view = doc, view
+        self.canvas, self.track_list, self.timeline = canvas, track_list, timeline
+        self.frame_image = frame_image      # frame index -> RGB array (the window's reader)
+        self.run_ap: float | None = None    # AP of the document's run against the loaded ground truth
+
+        self.properties = QWidget()
+        form = QFormLayout(self.properties)
+        form.setContentsMargins(6, 4, 6, 4)
+        self.prop_labels: dict[str, QLabel] = {}
+        for key, text in presenters.PROPERTY_FIELDS:
+            lab = QLabel("—")
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            lab.setWordWrap(True)
+            self.prop_labels[key] = lab
+            form.addRow(text, lab)
+        self.prop_labels["track"].setTextFormat(Qt.TextFormat.RichText)
+
+        canvas.hovered.connect(lambda tid, x, y: view.set_hover(Hover(tid, x, y)))
+        canvas.track_clicked.connect(view.select)
+        track_list.track_selected.connect(view.select)
+        track_list.visibility_changed.connect(view.set_visible)
+        timeline.track_selected.connect(view.select)
+
+        doc.subscribe(self._on_doc_event)
+        view.events.frame.connect(self._on_frame)
+        view.events.selection.connect(self._on_selection)
+        view.events.visibility.connect(self._on_visibility)
+
+    # ------------------------------------------------------------ listeners
+    def _on_doc_event(self, name: str, payload: dict) -> None:
+        if name == TRACKS:
+            self.view.set_tracks(t.id for t in self.doc.tracks)
+            self.refresh_tracks()
+            self.refresh_canvas()
+            self.refresh_properties()
+
+    def _on_frame(self, frame: int) -> None:
+        self.canvas.set_frame(self.frame_image(frame))
+        self.refresh_canvas()
+        self.timeline.set_current_frame(frame)
+        self.track_list.set_current_frame(frame)
+
+    def _on_selection(self, tid: int | None) -> None:
+        self.track_list.set_selected(-1 if tid is None else tid)
+        self.timeline.set_selected(-1 if tid is None else tid)
+        self.refresh_canvas()
+        self.refresh_properties()
+
+    def _on_visibility(self, tid: int | None) -> None:
+        if tid is None:
+            self.canvas.set_overlays_visible(self.view.overlays_visible)
+        else:
+            self.track_list.set_visible(tid, self.view.is_visible(tid))
+        self.refresh_canvas()
+
+    # ------------------------------------------------------------ redraws
+    def refresh_canvas(self, extra: MaskOverlay | None = None) -> None:
+        """The current frame's overlays; `extra` (a hovered frame query's mask) goes on top of them, with no
+        track highlighted, until the next redraw."""
+        frame = self.view.frame
+        if self.doc.video is None or frame < 0:
+            return
+        overlays = presenters.overlays_for(self.doc, frame, self.view.shows, self.view.selected)
+        if extra is not None:
+            for o in overlays:
+                o.selected = False
+            overlays.append(extra)
+        self.canvas.set_overlays(overlays)
+
+    def refresh_tracks(self) -> None:
+        views = presenters.track_views(self.doc, self.view.is_visible)
+        self.track_list.set_tracks(views.rows)
+        self.timeline.set_lanes(self.doc.num_frames, views.lanes)
+        self.timeline.set_current_frame(max(self.view.frame, 0))
+        sel = self.view.selected
+        self.timeline.set_selected(-1 if sel is None else sel)
+
+    def set_run_ap(self, ap: float | None) -> None:
+        self.run_ap = ap
+        self.refresh_properties()
+
+    def refresh_properties(self) -> None:
+        for key, text in presenters.properties(self.doc, self.view.selected, self.run_ap).items():
+            self.prop_labels[key].setText(text)
