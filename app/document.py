@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +29,11 @@ VIDEO = "video"            # a video was opened (or closed)
 TRACKS = "tracks"          # the set of tracks or their masks changed (new run, partial window)
 
 Listener = Callable[[str, dict], None]
+
+
+class TrackMask(NamedTuple):
+    track_id: int
+    mask: np.ndarray   # HxW bool
 
 
 @dataclass
@@ -208,8 +214,8 @@ class Document:
         m = self.cache.get((track_id, frame), t.masks[frame])
         return m if m.any() else None
 
-    def masks_at(self, frame: int, shows: Callable[[int], bool] | None = None) -> list[tuple[int, np.ndarray]]:
-        """(track id, HxW bool) for each track present on `frame`, in track order; `shows(track_id)` filters
+    def masks_at(self, frame: int, shows: Callable[[int], bool] | None = None) -> list[TrackMask]:
+        """A TrackMask for each track present on `frame`, in track order; `shows(track_id)` filters
         (the view state's `shows`: overlays on and the track not hidden)."""
         out = []
         for t in self.tracks:
@@ -217,7 +223,7 @@ class Document:
                 continue
             m = self.mask(t.id, frame)
             if m is not None:
-                out.append((t.id, m))
+                out.append(TrackMask(t.id, m))
         return out
 
     def label_map(self, frame: int, shows: Callable[[int], bool] | None = None) -> np.ndarray:

@@ -84,6 +84,11 @@ class Progress(NamedTuple):
     eta: float   # seconds, < 0 while unknown
 
 
+class LoadedModel(NamedTuple):
+    model: Any   # engine.model.syncvis.SyncVIS (torch)
+    meta: dict   # the checkpoint's metadata: class names, mode, ...
+
+
 class _Event(NamedTuple):
     """One thing a job reports, carried from the worker thread to the GUI thread."""
 
@@ -219,7 +224,7 @@ class EngineWorker(QObject):
         self._ids = itertools.count(1)
         self._pending: set[JobHandle] = set()   # queued or running; guarded by _lock
         self._lock = threading.Lock()
-        self._models: dict[tuple[str, str, float], tuple[object, dict]] = {}
+        self._models: dict[tuple[str, str, float], LoadedModel] = {}
         self.info: dict = {}
         self.busy_job: JobHandle | None = None
         self._event.connect(self._deliver)
@@ -303,7 +308,7 @@ class EngineWorker(QObject):
                 with self._lock:
                     self._pending.discard(handle)
 
-    def load_model(self, path: str, device: str) -> tuple[object, dict]:
+    def load_model(self, path: str, device: str) -> LoadedModel:
         """Cached by (path, device, mtime): a re-saved checkpoint is reloaded. Worker thread only."""
         from engine.errors import CheckpointError
         from engine.model.checkpoint import load_checkpoint
@@ -317,7 +322,7 @@ class EngineWorker(QObject):
             for k in [k for k in self._models if k[0] == key[0] or len(self._models) >= 4]:
                 del self._models[k]
             model, meta = load_checkpoint(str(p), device=device)
-            self._models[key] = (model, dict(meta or {}))
+            self._models[key] = LoadedModel(model, dict(meta or {}))
             self.model_loaded.emit(str(p), _plain_meta(meta))
         return self._models[key]
 

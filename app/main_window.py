@@ -48,7 +48,7 @@ from app.ground_truth import GroundTruth, sidecar_for
 from app.playback import Playback
 from app.run_controller import RunController, default_checkpoint
 from app.settings import Settings
-from app.status import Status
+from app.status import Message, Status
 from app.track_views import TrackViews
 from app.view_state import ViewState
 from engine.errors import InputError
@@ -230,7 +230,7 @@ class MainWindow(QMainWindow):
         self.status.show_message(title, text, icon)
 
     @property
-    def messages(self) -> list[tuple[str, str]]:
+    def messages(self) -> list[Message]:
         return self.status.messages
 
     @property

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from PySide6.QtCore import QByteArray, QSettings
 
 ORG, APP = "SyncVIS", "SyncVIS Studio"
 MAX_RECENT = 10
+
+
+class WindowState(NamedTuple):
+    geometry: QByteArray | None
+    state: QByteArray | None
 
 
 class Settings:
@@ -62,10 +68,10 @@ class Settings:
         self.q.setValue("paths/last_dir", str(path))
 
     # ------------------------------------------------------------ window
-    def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
+    def window_state(self) -> WindowState:
         geom, state = self.q.value("window/geometry"), self.q.value("window/state")
-        return (geom if isinstance(geom, QByteArray) else None,
-                state if isinstance(state, QByteArray) else None)
+        return WindowState(geom if isinstance(geom, QByteArray) else None,
+                           state if isinstance(state, QByteArray) else None)
 
     def set_window_state(self, geometry: QByteArray, state: QByteArray) -> None:
         self.q.setValue("window/geometry", geometry)

@@ -7,6 +7,7 @@ mode and the tests read them back from one list.
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
@@ -19,13 +20,18 @@ from app.view_state import Hover, ViewState
 log = logging.getLogger(__name__)
 
 
+class Message(NamedTuple):
+    title: str
+    text: str
+
+
 class Status(QObject):
     message_shown = Signal(str, str)  # title, text
 
     def __init__(self, window: QMainWindow, doc: Document, view: ViewState):
         super().__init__(window)
         self.window, self.doc, self.view = window, doc, view
-        self.messages: list[tuple[str, str]] = []
+        self.messages: list[Message] = []
         self.last_message_box: QMessageBox | None = None
         self.show_message_boxes = True
 
@@ -65,7 +71,7 @@ class Status(QObject):
     def show_message(self, title: str, text: str, icon: QMessageBox.Icon = QMessageBox.Icon.Warning) -> None:
         """A message box that does not block (window-modal, opened with open()), so a failed job never stalls
         the event loop; every message is also kept in `messages` and emitted as `message_shown`."""
-        self.messages.append((title, text))
+        self.messages.append(Message(title, text))
         log.warning("%s: %s", title, text)
         self.message_shown.emit(title, text)
         if not self.show_message_boxes:
