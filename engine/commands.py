@@ -186,6 +186,44 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ checkpoint-info
+def _info_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, help="a checkpoint: ours (.pt) or an official Mask2Former / "
+                                           "Mask2Former-VIS / VITA / SyncVIS file (.pth, detectron2 .pkl)")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: layout, architecture and the lists loaded, ignored ([key, why]), missing, "
+                        "unexpected, mismatched ([key, file shape, model shape]), renamed")
+
+
+@command("checkpoint-info", "what the loader makes of a checkpoint file, before anything runs")(_info_args)
+def _checkpoint_info(args: argparse.Namespace) -> int:
+    from engine.model.checkpoint import inspect_checkpoint
+
+    info = inspect_checkpoint(args.file)
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    print(f"{info['file']}: {info['layout']}")
+    for k, v in info["architecture"].items():
+        if k != "classes":
+            print(f"  {k}: {v}")
+    if info["architecture"].get("classes"):
+        print(f"  classes: {', '.join(info['architecture']['classes'])}")
+    print(f"  {info['summary']}")
+    for what in ("missing", "unexpected"):
+        if info[what]:
+            print(f"  {what} ({len(info[what])}): {', '.join(info[what][:8])}" + (" ..." if len(info[what]) > 8
+                                                                                else ""))
+    for key, a, b in info["mismatched"][:8]:
+        print(f"  mismatched: {key} file {tuple(a)} vs model {tuple(b)}")
+    reasons: dict[str, int] = {}
+    for _, why in info["ignored"]:
+        reasons[why] = reasons.get(why, 0) + 1
+    for why, n in reasons.items():
+        print(f"  ignored {n}: {why}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------ export
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", required=True, choices=("davis", "ytvis"))

@@ -465,3 +465,159 @@ def test_spec_key_table_loads_completely(r50_pair, single_query_set):
         pairs[f"{_PRED}query_embed1.weight"] = f"{_PRED}query_embed1.weight"
     for theirs, ours in pairs.items():
         torch.testing.assert_close(own[ours], sd[theirs], rtol=0, atol=0, msg=f"{theirs} -> {ours}")
+
+
+# ------------------------------------------------------------------------------------------ official Swin
+def _swin_small(num_classes: int = 3) -> ModelConfig:
+    """swin_t trunk (the code path of swin_l, smaller) under the small head."""
+    cfg = _r50_small(num_classes)
+    cfg.backbone, cfg.frozen_bn, cfg.nheads = "swin_t", False, 8
+    return cfg
+
+
+def _official_relative_index(w: int) -> torch.Tensor:
+    """relative_position_index as the official Swin code builds it (a (w², w²) buffer)."""
+    coords = torch.stack(torch.meshgrid(torch.arange(w), torch.arange(w), indexing="ij")).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+    rel[:, :, 0] += w - 1
+    rel[:, :, 1] += w - 1
+    rel[:, :, 0] *= 2 * w - 1
+    return rel.sum(-1)
+
+
+def _official_swin_backbone(embed=96, depths=(2, 2, 6, 2), heads=(3, 6, 12, 24), window=7,
+                            seed: int = 0) -> dict[str, torch.Tensor]:
+    """Backbone tensors of Mask2Former's D2SwinTransformer under their official names and shapes (from the
+    official Swin code: patch_embed, layers.i.blocks.j.{norm1, attn.{qkv, proj, relative_position_bias_table,
+    relative_position_index}, norm2, mlp.fc1, mlp.fc2}, layers.i.downsample.{reduction, norm}, norm0..3),
+    written without our key map; plus the shift-window attn_mask buffers of the classification code."""
+    g = torch.Generator().manual_seed(seed)
+    sd: dict[str, torch.Tensor] = {}
+
+    def put(name, *shape):
+        sd["backbone." + name] = torch.randn(*shape, generator=g)
+
+    put("patch_embed.proj.weight", embed, 3, 4, 4)
+    put("patch_embed.proj.bias", embed)
+    put("patch_embed.norm.weight", embed)
+    put("patch_embed.norm.bias", embed)
+    for i, (depth, h) in enumerate(zip(depths, heads, strict=True)):
+        c = embed * 2 ** i
+        for j in range(depth):
+            p = f"layers.{i}.blocks.{j}."
+            for n in ("norm1", "norm2"):
+                put(p + n + ".weight", c)
+                put(p + n + ".bias", c)
+            put(p + "attn.relative_position_bias_table", (2 * window - 1) ** 2, h)
+            sd["backbone." + p + "attn.relative_position_index"] = _official_relative_index(window)
+            put(p + "attn.qkv.weight", 3 * c, c)
+            put(p + "attn.qkv.bias", 3 * c)
+            put(p + "attn.proj.weight", c, c)
+            put(p + "attn.proj.bias", c)
+            put(p + "mlp.fc1.weight", 4 * c, c)
+            put(p + "mlp.fc1.bias", 4 * c)
+            put(p + "mlp.fc2.weight", c, 4 * c)
+            put(p + "mlp.fc2.bias", c)
+            if j % 2 == 1:
+                sd["backbone." + p + "attn_mask"] = torch.zeros(4, window ** 2, window ** 2)
+        if i < 3:
+            put(f"layers.{i}.downsample.reduction.weight", 2 * c, 4 * c)
+            put(f"layers.{i}.downsample.norm.weight", 4 * c)
+            put(f"layers.{i}.downsample.norm.bias", 4 * c)
+        put(f"norm{i}.weight", c)
+        put(f"norm{i}.bias", c)
+    return sd
+
+
+def _with_head(backbone_sd: dict, cfg: ModelConfig, seed: int = 1) -> dict:
+    torch.manual_seed(seed)
+    head = {k: v for k, v in build_model(cfg).state_dict().items() if not k.startswith("backbone.")}
+    return {**backbone_sd, **head}
+
+
+def test_official_swin_layout_loads_every_backbone_tensor():
+    cfg = _swin_small()
+    official = _official_swin_backbone()
+    sd = _with_head(official, cfg)
+    model = build_model(cfg)
+    report = load_official_state_dict(model, {"model": sd})
+    assert report.missing == [] and report.unexpected == [] and report.mismatched == []
+    own = model.state_dict()
+    backbone = [k for k in own if k.startswith("backbone.")]
+    assert len(backbone) == 189 and all(k in report.loaded for k in backbone)
+    assert sorted(report.ignored) == sorted(k for k in official if k.endswith("attn_mask"))
+    pairs = {"backbone.patch_embed.proj.weight": "backbone.features.0.0.weight",
+             "backbone.patch_embed.norm.bias": "backbone.features.0.2.bias",
+             "backbone.layers.2.blocks.5.mlp.fc1.weight": "backbone.features.5.5.mlp.0.weight",
+             "backbone.layers.3.blocks.1.mlp.fc2.bias": "backbone.features.7.1.mlp.3.bias",
+             "backbone.layers.1.blocks.0.attn.relative_position_bias_table":
+                 "backbone.features.3.0.attn.relative_position_bias_table",
+             "backbone.layers.0.downsample.reduction.weight": "backbone.features.2.reduction.weight",
+             "backbone.layers.2.downsample.norm.weight": "backbone.features.6.norm.weight",
+             "backbone.norm3.weight": "backbone.norm3.weight"}
+    for theirs, ours in pairs.items():
+        torch.testing.assert_close(own[ours], sd[theirs], rtol=0, atol=0, msg=f"{theirs} -> {ours}")
+    # the (49, 49) official index buffers are our flattened (2401,) ones, value for value
+    torch.testing.assert_close(own["backbone.features.1.0.attn.relative_position_index"],
+                               _official_relative_index(7).flatten())
+    with torch.no_grad():
+        out = model.eval()(_clip())
+    assert out["video"]["masks"].shape[:3] == (1, 4, 2)
+
+
+def test_trunk_that_mostly_fails_to_load_is_an_error(tmp_path):
+    swin_file = _with_head(_official_swin_backbone(), _swin_small())
+    r50 = build_model(_r50_small())
+    before = {k: v.clone() for k, v in r50.state_dict().items()}
+    with pytest.raises(ValueError, match="backbone does not fit this model: 0 of"):
+        load_official_state_dict(r50, {"model": swin_file})
+    assert all(torch.equal(v, before[k]) for k, v in r50.state_dict().items())   # nothing was changed
+    # the other way round, through the file loader: an R-50 file into a Swin model
+    torch.save({"model": _with_head(build_model(_r50_small()).state_dict(), _r50_small())}, tmp_path / "r50.pth")
+    with pytest.raises(CheckpointError, match=r"r50\.pth: the file's backbone does not fit"):
+        load_official_checkpoint(build_model(_swin_small()), tmp_path / "r50.pth")
+    # another window size: only the 2 window tensors of each of the 12 blocks differ -> reported, not fatal
+    report = load_official_state_dict(build_model(_swin_small()),
+                                      {"model": _with_head(_official_swin_backbone(window=5), _swin_small())})
+    assert len(report.mismatched) == 24
+    assert ("backbone.features.1.0.attn.relative_position_index", (25, 25), (2401,)) in report.mismatched
+
+
+def test_checkpoint_info_official_swin_and_ours(tmp_path, capsys):
+    import json
+
+    from engine.cli import is_command, run_cli
+
+    assert is_command(["checkpoint-info"])          # registers the engine commands
+    cli_main = run_cli
+
+    cfg = _swin_small()
+    official = _with_head(_official_swin_backbone(), cfg)
+    official[_PRED + "multi_attn.in_proj_bias"] = official.pop(_PRED + "sync_attn.in_proj_bias")
+    official["criterion.empty_weight"] = torch.ones(4)
+    torch.save({"model": official, "iteration": 5}, tmp_path / "swin.pth")
+    assert cli_main(["checkpoint-info", str(tmp_path / "swin.pth"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["layout"].startswith("official") and "SyncVIS" in info["layout"]
+    arch = info["architecture"]
+    assert (arch["backbone"], arch["num_classes"], arch["num_frame_queries"], arch["dec_layers"]) == \
+        ("swin_t", 3, 4, 2)
+    assert len([k for k in info["loaded"] if k.startswith("backbone.")]) == 189
+    assert info["missing"] == info["unexpected"] == info["mismatched"] == []
+    assert ["criterion.empty_weight", "loss buffer"] in info["ignored"]
+    assert any(k.endswith("attn_mask") and "rebuilt" in why for k, why in info["ignored"])
+    assert [_PRED + "multi_attn.in_proj_bias", _PRED + "sync_attn.in_proj_bias"] in info["renamed"]
+    assert cli_main(["checkpoint-info", str(tmp_path / "swin.pth")]) == 0
+    text = capsys.readouterr().out
+    assert "official detectron2-style" in text and "ignored 1: loss buffer" in text
+
+    model = build_model(_tiny())
+    save_checkpoint(tmp_path / "ours.pt", model, NAMES, {"note": "t"})
+    assert cli_main(["checkpoint-info", str(tmp_path / "ours.pt"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["architecture"]["backbone"] == "tf_efficientnet_lite0"
+    assert info["architecture"]["classes"] == NAMES and len(info["loaded"]) == len(model.state_dict())
+    assert all(info[k] == [] for k in ("ignored", "missing", "unexpected", "mismatched"))
+    (tmp_path / "x.pt").write_bytes(b"junk")
+    assert cli_main(["checkpoint-info", str(tmp_path / "x.pt")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'x.pt'}: not a SyncVIS Studio")

@@ -281,6 +281,7 @@ _IGNORE = re.compile(
     r"^(syncvis_module\.|vita_module\.|criterion\.|syncvis_criterion\.|vita_criterion\.)"
     r"|empty_weight$"
     r"|^(pixel_mean|pixel_std)$"
+    r"|^backbone\.layers\.\d+\.blocks\.\d+\.attn_mask$"        # Swin shift masks: rebuilt from the input size
     r"|^sem_seg_head\.predictor\.(query_feat[2-9]|query_embed[2-9]|FFN_1)\."
 )
 _RENAMES = (("multi_attn.", "sync_attn."), ("FFN_2.", "phi_frame."), ("FFN_3.", "phi_video."),
@@ -290,9 +291,10 @@ _RENAMES = (("multi_attn.", "sync_attn."), ("FFN_2.", "phi_frame."), ("FFN_3.", 
 def official_key(key: str) -> str:
     """An official (detectron2-style) parameter name -> ours (spec §10.4); identity where they agree."""
     if key.startswith("backbone."):
-        from engine.model.backbone import d2_resnet_key
+        from engine.model.backbone import d2_resnet_key, official_swin_key
 
-        return "backbone." + d2_resnet_key(key[len("backbone."):])
+        # the two maps touch disjoint names (ResNet: stem./res{s}.; Swin: patch_embed./layers.)
+        return "backbone." + d2_resnet_key(official_swin_key(key[len("backbone."):]))
     if key.startswith(_PRED):
         rest = key[len(_PRED):]
         for old, new in _RENAMES:
@@ -366,6 +368,12 @@ def load_official_state_dict(model: nn.Module, state_dict: dict, source_classes:
             if tkey in _CLASS_KEYS:
                 class_handled = True
                 continue                                     # handled below, both tensors together
+            if tkey.endswith(".relative_position_index") and value.numel() == own[tkey].numel():
+                # a buffer of window indices: official Swin keeps it (W², W²), torchvision flattened (W⁴,)
+                value = value.reshape(own[tkey].shape)
+                if not torch.equal(value.to(own[tkey].dtype), own[tkey]):
+                    report.mismatched.append((tkey, tuple(source[key].shape), tuple(own[tkey].shape)))
+                    continue
             if tuple(value.shape) != tuple(own[tkey].shape):
                 report.mismatched.append((tkey, tuple(value.shape), tuple(own[tkey].shape)))
                 continue
@@ -375,6 +383,7 @@ def load_official_state_dict(model: nn.Module, state_dict: dict, source_classes:
         if not placed:
             report.unexpected.append(key)
 
+    _check_backbone(tensors, own, updates, report)
     if class_handled:
         _load_class_head(tensors, own, updates, report, source_classes, target_classes)
 
@@ -387,6 +396,27 @@ def load_official_state_dict(model: nn.Module, state_dict: dict, source_classes:
                       and not k.endswith("num_batches_tracked")
                       and k not in {m[0] for m in report.mismatched}]
     return report
+
+
+# below this share of the model's trunk tensors landing, a file that has a trunk is of another backbone
+BACKBONE_MIN_FRACTION = 0.5
+
+
+def _check_backbone(tensors: dict, own: dict, updates: dict, report: LoadReport) -> None:
+    """A source with backbone weights of which most do not fit is another trunk (e.g. a Swin-L file into an R-50
+    model, or names this loader does not know): loading only the head onto a random trunk gives a model that
+    runs and sees nothing, so it is an error rather than a line in the summary."""
+    src = [k for k in tensors if k.startswith("backbone.") and not _IGNORE.search(k)]
+    ours = [k for k in own if k.startswith("backbone.") and not k.endswith("num_batches_tracked")]
+    if not src or not ours:
+        return
+    landed = sum(1 for k in ours if k in updates)
+    if landed < BACKBONE_MIN_FRACTION * len(ours):
+        bad = [k for k in src if official_key(k) not in own][:3]
+        wrong = [m for m in report.mismatched if m[0].startswith("backbone.")][:3]
+        detail = ", ".join(bad) if bad else ", ".join(f"{k} {a} vs {b}" for k, a, b in wrong)
+        raise ValueError(f"the file's backbone does not fit this model: {landed} of {len(ours)} backbone tensors "
+                         f"load ({len(src)} in the file; e.g. {detail or 'none'})")
 
 
 def _load_class_head(tensors: dict, own: dict, updates: dict, report: LoadReport,
@@ -450,7 +480,145 @@ def load_official_checkpoint(model: nn.Module, path: str | Path, source_classes:
         raise CheckpointError(path, str(e)) from None
 
 
+# ---------------------------------------------------------------------------------------------- inspection
+def ignore_reason(key: str) -> str:
+    """Why `load_official_state_dict` leaves a source tensor out (spec §10.4)."""
+    if key.startswith(("syncvis_module.", "vita_module.")):
+        return "VITA / SyncVIS R-B clip head: no counterpart in the R-A design built here"
+    if key.startswith(("criterion.", "syncvis_criterion.", "vita_criterion.")) or key.endswith("empty_weight"):
+        return "loss buffer"
+    if key in ("pixel_mean", "pixel_std"):
+        return "input normalisation comes from the model config"
+    if key.endswith(".attn_mask"):
+        return "Swin shift-window mask: rebuilt from the input size"
+    if re.search(r"predictor\.(query_feat[2-9]|query_embed[2-9]|FFN_1)\.", key):
+        return "allocated but unused by the released SyncVIS code"
+    return "not a tensor"
+
+
+def _count(keys, pattern: str) -> int:
+    idx = {int(m.group(1)) for k in keys if (m := re.match(pattern, k))}
+    return max(idx) + 1 if idx else 0
+
+
+def config_from_official(state: dict) -> tuple[ModelConfig, dict]:
+    """The architecture of an official Mask2Former / Mask2Former-VIS / VITA / SyncVIS state dict, read from its
+    tensors -> (ModelConfig, facts). Head counts are not stored in any tensor: the published 8 are assumed."""
+    from engine.model.backbone import _SWINS
+
+    sd = unwrap_state_dict(state)
+    keys = [k for k in sd if isinstance(k, str)]
+    shape = {k: tuple(np.shape(sd[k])) for k in keys}
+    facts: dict[str, Any] = {}
+    if "backbone.patch_embed.proj.weight" in shape:
+        embed = shape["backbone.patch_embed.proj.weight"][0]
+        depths = tuple(_count(keys, rf"backbone\.layers\.{i}\.blocks\.(\d+)\.") for i in range(4))
+        table = shape.get("backbone.layers.0.blocks.0.attn.relative_position_bias_table", (0,))[0]
+        window = int(round((table ** 0.5 + 1) / 2)) if table else None
+        names = [n for n, (e, d, _h, w, _p) in _SWINS.items() if (e, tuple(d)) == (embed, depths)]
+        backbone = names[0] if names else None
+        facts["trunk"] = (f"Swin embed {embed}, depths {depths}, window {window}"
+                             + ("" if backbone else " (no matching preset trunk)"))
+        if backbone and window != _SWINS[backbone][3]:
+            facts["trunk"] += f"; this program's {backbone} uses window {_SWINS[backbone][3]}"
+    elif "backbone.stem.conv1.weight" in shape or "backbone.conv1.weight" in shape:
+        d2 = "backbone.stem.conv1.weight" in shape
+        blocks = _count(keys, r"backbone\.res4\.(\d+)\." if d2 else r"backbone\.layer3\.(\d+)\.")
+        bottleneck = any(".conv3." in k for k in keys if k.startswith("backbone."))
+        backbone = {(6, True): "resnet50", (23, True): "resnet101", (2, False): "resnet18",
+                    (6, False): "resnet34"}.get((blocks, bottleneck))
+        facts["trunk"] = f"ResNet, {blocks} blocks at stride 16 ({'detectron2' if d2 else 'torchvision'} names)"
+    else:
+        backbone = None
+        facts["trunk"] = "none recognised"
+    pred = _PRED
+    cls = shape.get(pred + "class_embed.weight")
+    q_frame = shape.get(pred + "query_feat.weight") or shape.get(pred + "static_query.weight")
+    q_video = shape.get(pred + "query_feat1.weight")
+    if cls is None or q_frame is None:
+        raise ValueError("no Mask2Former-style predictor (sem_seg_head.predictor.class_embed / query_feat)")
+    hidden = q_frame[1]
+    px = "sem_seg_head.pixel_decoder."
+    enc_layers = _count(keys, r"sem_seg_head\.pixel_decoder\.transformer\.encoder\.layers\.(\d+)\.")
+    offsets = shape.get(px + "transformer.encoder.layers.0.self_attn.sampling_offsets.weight")
+    nheads = 8
+    cfg = ModelConfig(
+        mode="sync" if q_video is not None else "video",
+        backbone=backbone or "resnet50",
+        num_classes=cls[0] - 1,
+        hidden_dim=hidden,
+        nheads=nheads,
+        dim_feedforward=shape.get(pred + "transformer_ffn_layers.0.linear1.weight", (2048,))[0],
+        dec_layers=_count(keys, r"sem_seg_head\.predictor\.transformer_ffn_layers\.(\d+)\."),
+        num_frame_queries=q_frame[0],
+        num_video_queries=(q_video or q_frame)[0],
+        mask_dim=shape.get(px + "mask_features.weight", (256,))[0],
+        enc_layers=enc_layers,
+        enc_dim_feedforward=shape.get(px + "transformer.encoder.layers.0.linear1.weight", (1024,))[0],
+        enc_n_points=offsets[0] // (nheads * 3 * 2) if offsets else 4,
+        conv_dim=shape.get(px + "input_proj.0.0.weight", (256,))[0],
+    )
+    if any(k.startswith(("syncvis_module.", "vita_module.")) for k in keys):
+        layout = "VITA-based (SyncVIS R-B or VITA)"
+    elif any(k.startswith(tuple(pred + n for n in ("multi_attn.", "FFN_2.", "FFN_3."))) for k in keys):
+        layout = "SyncVIS"
+    else:
+        layout = "Mask2Former / Mask2Former-VIS"
+    facts.update({"layout": layout, "frame_queries": cfg.num_frame_queries,
+                  "video_queries": q_video[0] if q_video else None, "decoder_layers": cfg.dec_layers,
+                  "heads": "8 (assumed: not stored in the tensors)",
+                  "vocabulary": {40: "YouTube-VIS 2019 or 2021 (40 classes each: ambiguous)",
+                                 25: "OVIS (25 classes)", 80: "COCO (80 classes)"}.get(cfg.num_classes,
+                                                                                       "unknown")})
+    if backbone is None:
+        raise ValueError(f"backbone not supported: {facts['backbone']}")
+    return cfg, facts
+
+
+def inspect_checkpoint(path: str | Path) -> dict:
+    """What the loader makes of a file before anything runs: {"file", "layout", "architecture", "loaded",
+    "ignored" ([key, why]), "missing", "unexpected", "mismatched" ([our key, file shape, our shape]),
+    "renamed", "summary"}. Ours load strictly (every list but `loaded` empty, or CheckpointError); official files
+    are mapped onto the architecture their tensors describe."""
+    from engine.model.syncvis import build_model
+
+    path = Path(path)
+    obj = _load_file(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        meta = read_checkpoint(path)
+        cfg = checkpoint_config(path, meta)
+        model = build_model(cfg)
+        _load_own_state(path, model, meta["state_dict"])
+        arch = {k: getattr(cfg, k) for k in ("mode",) + ARCHITECTURE_FIELDS + ("num_classes",)}
+        arch["classes"] = list(meta["class_names"])
+        arch["parameters"] = model.num_parameters()
+        return {"file": str(path), "layout": f"SyncVIS Studio checkpoint (version {meta['version']})",
+                "architecture": arch, "loaded": sorted(meta["state_dict"]), "ignored": [], "missing": [],
+                "unexpected": [], "mismatched": [], "renamed": [],
+                "summary": f"{len(meta['state_dict'])} tensors, all loaded", "provenance": meta.get("provenance")}
+    try:
+        state = unwrap_state_dict(obj)
+    except TypeError:
+        raise CheckpointError(path, NOT_A_CHECKPOINT) from None
+    if not _looks_like_official({"model": state}):
+        raise CheckpointError(path, f"{NOT_A_CHECKPOINT} (no backbone.* or sem_seg_head.* weights)")
+    try:
+        cfg, facts = config_from_official(state)
+        model = build_model(cfg)
+        report = load_official_state_dict(model, state)
+    except ValueError as e:
+        raise CheckpointError(path, str(e)) from None
+    arch = {**facts, **{k: getattr(cfg, k) for k in ("mode",) + ARCHITECTURE_FIELDS + ("num_classes",)}}
+    arch["parameters"] = model.num_parameters()
+    return {"file": str(path), "layout": f"official detectron2-style ({facts['layout']})", "architecture": arch,
+            "loaded": report.loaded, "ignored": [[k, ignore_reason(k)] for k in report.ignored],
+            "missing": report.missing, "unexpected": report.unexpected,
+            "mismatched": [[k, list(a), list(b)] for k, a, b in report.mismatched],
+            "renamed": [list(m) for m in report.mapped], "summary": report.summary()}
+
+
 __all__ = ["ARCHITECTURE_FIELDS", "FORMAT", "VERSION", "LoadReport", "check_compatible", "checkpoint_config",
-           "load_checkpoint", "load_official_checkpoint", "load_official_state_dict", "load_weights",
+           "config_from_official", "ignore_reason", "inspect_checkpoint", "load_checkpoint",
+           "load_official_checkpoint", "load_official_state_dict", "load_weights",
            "official_key", "read_checkpoint", "read_meta", "save_checkpoint", "unwrap_model",
            "unwrap_state_dict"]
