@@ -121,6 +121,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="run folder (events.jsonl, checkpoints)")
     p.add_argument("--preset", default="tiny", help="tiny | tiny_mobilenet | r50 | swinl")
     p.add_argument("--mode", default="sync", choices=("sync", "video", "frame"))
+    p.add_argument("--recipe", default="shared", choices=("shared", "own"),
+                   help="shared: every mode trains with the preset's SyncVIS recipe (a controlled comparison); "
+                        "own: video trains as Mask2Former-VIS (T = 2, 16 clips/batch, 6k iterations), frame as "
+                        "MinVIS (single frames, 32/batch); the tiny preset keeps 16 frames per step")
     p.add_argument("--init", type=Path, help="checkpoint to fine-tune from")
     p.add_argument("--iters", type=int, help="iterations (LR steps scale with it)")
     p.add_argument("--val", type=Path,
@@ -175,7 +179,7 @@ def _train(args: argparse.Namespace) -> int:
                          iters=args.iters, num_frames=args.num_frames, batch_size=args.batch, lr=args.lr,
                          device=args.device,
                          val_dir=args.val, resume=args.resume, seed=args.seed, overrides=overrides,
-                         progress=bar, check_replicas=args.check_replicas)
+                         progress=bar, check_replicas=args.check_replicas, recipe=args.recipe)
         finally:
             if bar is not None:
                 bar.close()

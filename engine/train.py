@@ -338,16 +338,17 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
           batch_size: int | None = None, lr: float | None = None, device: str = "auto",
           val_dir: str | Path | None = None, resume: bool = False, seed: int | None = None,
           overrides: dict[str, Any] | None = None, progress: ProgressFn | None = None,
-          cancel: CancelFn | None = None, check_replicas: bool = False) -> Path:
+          cancel: CancelFn | None = None, check_replicas: bool = False, recipe: str = "shared") -> Path:
     """Train `preset` in `mode` on the YTVIS folder `data_dir`; returns the path of the final (or, when
     cancelled, the last saved) checkpoint. `iters` shortens/lengthens the run and scales the LR steps with it.
     `overrides` set any config field (see `apply_overrides`). `check_replicas` makes every rank write a
-    checksum of its weights to RUN_DIR/replicas/rank<r>.txt at the end (a DDP sanity check)."""
+    checksum of its weights to RUN_DIR/replicas/rank<r>.txt at the end (a DDP sanity check). `recipe="own"` trains
+    a baseline mode with its own method's recipe (engine.config.BASELINE_RECIPES) instead of SyncVIS's."""
     from engine.model.checkpoint import load_weights, save_checkpoint
     from engine.model.criterion import SetCriterion
 
     out = Path(out_dir)
-    p = get_preset(preset, mode)
+    p = get_preset(preset, mode, recipe)
     apply_overrides(p, overrides)
     tc = p.train
     if iters is not None:

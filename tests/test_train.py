@@ -157,3 +157,24 @@ def test_ddp_two_processes_keep_identical_replicas(data, tmp_path):
 
     model, _ = load_checkpoint(run / "model_final.pt")
     assert state_checksum(model) == sums[0]      # what rank 0 saved is what every rank holds
+
+
+def test_baselines_own_recipes():
+    """--recipe own: Mask2Former-VIS trains on 2-frame clips, MinVIS on single frames (spec §12); shared (the
+    default) keeps SyncVIS's recipe for every mode; sync is the same under both."""
+    import dataclasses
+
+    from engine.config import preset
+
+    video, frame = preset("r50", "video", "own").train, preset("r50", "frame", "own").train
+    assert (video.num_frames, video.batch_size, video.max_iters, video.lr_steps, video.lr) == (2, 16, 6000,
+                                                                                               (4000,), 1e-4)
+    assert video.min_sizes == (360, 480)
+    assert (frame.num_frames, frame.batch_size) == (1, 32)
+    assert preset("r50", "video").train == preset("r50", "sync").train            # shared
+    assert preset("r50", "sync", "own").train == preset("r50", "sync").train
+    tiny = {m: preset("tiny", m, "own").train for m in ("sync", "video", "frame")}
+    assert {m: t.num_frames * t.batch_size for m, t in tiny.items()} == {"sync": 16, "video": 16, "frame": 16}
+    assert dataclasses.replace(tiny["video"], num_frames=4, batch_size=4) == tiny["sync"]
+    with pytest.raises(ValueError, match="unknown recipe"):
+        preset("tiny", "video", "nope")
