@@ -3,7 +3,8 @@
     python bench/bundled_models.py data  [--root runs/bundled]      # synthetic train + held-out splits
     python bench/bundled_models.py train [--root ...] [--iters N] [--batch B] [--modes sync,video,frame]
                                          [--num-frames T] [--tag=-T8]
-    python bench/bundled_models.py table [--root ...] [--models resources/models] [--json OUT]
+    python bench/bundled_models.py table [--root ...] [--models resources/models] [--json OUT] [--confusion]
+    python bench/bundled_models.py curve [--runs RUN_DIR ...]          # AP / tube IoU vs CPU hours
 
 The data are the project's synthetic benchmark (engine/data/synthetic.py), fixed by seed:
 train = 240 `default` videos (seed 1) + 80 `hard` videos (seed 2); held-out = 30 `default` (seed 101),
@@ -108,7 +109,7 @@ def evaluate_loaded(model, meta: dict, split_dir: Path, mode: str | None = None)
     from engine.data.ytvis import Dataset
     from engine.evaluation import evaluate
     from engine.inference import infer_config_for
-    from engine.train import predict_dataset
+    from engine.train import class_agnostic, predict_dataset
 
     cfg = infer_config_for(meta)   # the preset's window and native size
     if mode is not None:
@@ -117,19 +118,78 @@ def evaluate_loaded(model, meta: dict, split_dir: Path, mode: str | None = None)
     t0 = time.time()
     gt, results = predict_dataset(model, Dataset.from_folder(split_dir), meta["class_names"], cfg)
     fps = sum(v.length for v in gt.videos) / (time.time() - t0)
-    stats = evaluate(gt, results).stats
+    stats = dict(evaluate(gt, results).stats)
     stats["fps"] = fps
     # class-agnostic AP separates "found and tracked the objects" from "named the shape right"
-    agnostic = Dataset(videos=gt.videos, categories=gt.categories[:1],
-                       instances=[dataclasses.replace(i, category_id=gt.categories[0].id) for i in gt.instances])
-    one = evaluate(agnostic, [{**r, "category_id": gt.categories[0].id} for r in results])
+    one = evaluate(*class_agnostic(gt, results))
     stats["AP_agnostic"] = one.stats["AP"]
     # tube IoU: per object, the best video IoU of any prediction (any class, any score), averaged over objects
     stats["tube_iou"] = one.mean_best_iou()
+    stats["confusion"] = confusion(gt, results)
     return stats
 
 
-def table(root: Path, models: Path, tag: str, json_out: Path | None, splits: list[str], modes: list[str]) -> str:
+def confusion(gt, results: list[dict], min_iou: float = 0.5) -> dict:
+    """Class confusion of the matched tracks: for every ground-truth object, the highest-scoring prediction whose
+    video IoU with it is >= min_iou (whatever its label; what AP would rank first), and its label. Returns
+    {"classes": names, "matrix": rows = true class, columns = predicted class + a last "missed" column}."""
+    import numpy as np
+
+    from engine.evaluation import video_iou
+
+    cats = [c.id for c in gt.categories]
+    col = {c: i for i, c in enumerate(cats)}
+    mat = np.zeros((len(cats), len(cats) + 1), dtype=int)
+    by_video: dict[int, list[dict]] = {}
+    for r in results:
+        by_video.setdefault(r["video_id"], []).append(r)
+    for v in gt.videos:
+        objs = gt.instances_of(v.id)
+        if not objs:
+            continue
+        preds = by_video.get(v.id, [])
+        iou = video_iou([p["segmentations"] for p in preds], [o.segmentations for o in objs])
+        for j, o in enumerate(objs):
+            ok = [i for i in range(len(preds)) if iou[i, j] >= min_iou]
+            if not ok:
+                mat[col[o.category_id], -1] += 1
+                continue
+            best = max(ok, key=lambda i: preds[i]["score"])
+            mat[col[o.category_id], col[preds[best]["category_id"]]] += 1
+    names = gt.category_names()
+    return {"classes": [names[c] for c in cats], "matrix": mat.tolist()}
+
+
+def format_confusion(conf: dict) -> str:
+    short = [n[:4] for n in conf["classes"]]
+    head = "| true \\ predicted | " + " | ".join(short) + " | missed | right |\n|---|" + "---|" * (len(short) + 2)
+    rows = []
+    for name, row in zip(conf["classes"], conf["matrix"], strict=True):
+        i = conf["classes"].index(name)
+        found = sum(row[:-1])
+        right = f"{100 * row[i] / found:.0f}%" if found else "-"
+        rows.append(f"| {name} | " + " | ".join(str(x) for x in row) + f" | {right} |")
+    return head + "\n" + "\n".join(rows)
+
+
+def curve(runs: list[Path]) -> str:
+    """AP / tube IoU against training cost from the periodic evaluations in each run's events.jsonl."""
+    from engine.train import read_events
+
+    lines = ["| run | step | CPU hours | AP | AP50 | AR10 | tube IoU |", "|---|---|---|---|---|---|---|"]
+    for run in runs:
+        for e in read_events(run):
+            if e.get("type") != "eval":
+                continue
+            iou = f"{100 * e['tube_iou']:.1f}" if "tube_iou" in e else "-"
+            cpu = f"{e['cpu_s'] / 3600:.2f}" if "cpu_s" in e else "-"
+            lines.append(f"| {run.name} | {e['step']} | {cpu} | {100 * e['AP']:.1f} | {100 * e['AP50']:.1f} | "
+                         f"{100 * e['AR10']:.1f} | {iou} |")
+    return "\n".join(lines)
+
+
+def table(root: Path, models: Path, tag: str, json_out: Path | None, splits: list[str], modes: list[str],
+          show_confusion: bool = False) -> str:
     rows, data = [], {}
     for mode in modes:
         ckpt = models / f"tiny-{mode}{tag}.pt"
@@ -144,6 +204,10 @@ def table(root: Path, models: Path, tag: str, json_out: Path | None, splits: lis
     head = ("| mode | split | " + " | ".join(METRICS) + " | AP class-agnostic | tube IoU | fps |\n|---|---|"
             + "---|" * (len(METRICS) + 3))
     text = head + "\n" + "\n".join(rows)
+    if show_confusion:
+        for key, st in data.items():
+            text += f"\n\nConfusion of the matched tracks, {key} (video IoU >= 0.5, best-scoring match):\n\n"
+            text += format_confusion(st["confusion"])
     if json_out:
         json_out.write_text(json.dumps(data, indent=2))
     return text
@@ -151,7 +215,7 @@ def table(root: Path, models: Path, tag: str, json_out: Path | None, splits: lis
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=("data", "train", "table"))
+    ap.add_argument("step", choices=("data", "train", "table", "curve"))
     ap.add_argument("--root", type=Path, default=ROOT / "runs" / "bundled")
     ap.add_argument("--models", type=Path, default=ROOT / "resources" / "models")
     ap.add_argument("--iters", type=int, default=700)
@@ -160,6 +224,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=2, help="clips per step (the tiny preset's own default is 4)")
     ap.add_argument("--tag", default="", help="suffix of run folders and checkpoint names (e.g. -T8)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--confusion", action="store_true", help="table: also the class confusion of matched tracks")
+    ap.add_argument("--runs", type=Path, nargs="*", default=[], help="curve: run folders (events.jsonl)")
     ap.add_argument("--splits", default=",".join(HELD_OUT), help="held-out splits for the table")
     args = ap.parse_args()
     if args.step == "data":
@@ -167,8 +233,11 @@ def main() -> int:
     elif args.step == "train":
         train_models(args.root, args.iters, args.modes.split(","), args.num_frames, args.batch, args.models,
                      args.tag)
+    elif args.step == "curve":
+        print(curve(args.runs or sorted(p for p in args.root.glob("run-*") if (p / "events.jsonl").is_file())))
     else:
-        print(table(args.root, args.models, args.tag, args.json, args.splits.split(","), args.modes.split(",")))
+        print(table(args.root, args.models, args.tag, args.json, args.splits.split(","), args.modes.split(","),
+                    args.confusion))
     return 0
 
 

@@ -94,7 +94,7 @@ def _load_optional_commands() -> None:
     """Commands defined next to the code they drive register themselves on import."""
     import importlib
 
-    for mod in ("engine.commands", "engine.project.cli"):
+    for mod in ("engine.commands", "engine.project.cli", "engine.assist.cli"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:

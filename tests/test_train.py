@@ -47,6 +47,7 @@ def test_events_checkpoint_and_eval(data, tmp_path):
     assert events[1]["lr"] == pytest.approx(3e-4 * 0.1)          # warm-up starts at 0.1 x base LR
     ev = events[3]
     assert ev["step"] == 2 and all(-1 <= ev[k] <= 1 for k in ("AP", "AP50", "AP75", "AR1", "AR10"))
+    assert 0 <= ev["tube_iou"] <= 1 and ev["cpu_s"] > 0
     assert events[-1]["checkpoint"] == str(final)
     model, meta = load_checkpoint(final)
     assert meta["class_names"] == list(CATEGORY_NAMES) and meta["provenance"]["step"] == 2
