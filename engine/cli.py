@@ -94,7 +94,7 @@ def _load_optional_commands() -> None:
     """Commands defined next to the code they drive register themselves on import."""
     import importlib
 
-    for mod in ("engine.commands", "engine.project.cli", "engine.assist.cli"):
+    for mod in ("engine.commands", "engine.project.cli", "engine.review_cli", "engine.assist.cli"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:
@@ -102,10 +102,49 @@ def _load_optional_commands() -> None:
                 raise
 
 
+def input_notes(reader) -> list[str]:
+    """What the user must know about a video that opened but is not whole (said as `note:` lines, since the
+    command carries on with the frames that can be read)."""
+    notes = []
+    damaged = getattr(reader, "damaged_at", None)
+    if damaged is not None:
+        promised = getattr(getattr(getattr(reader, "_av", None), "stream", None), "frames", 0) or 0
+        claim = f"its index promises {promised} frames, but " if promised > damaged else ""
+        notes.append(f"{reader.path}: the video is damaged: {claim}decoding stops at frame {damaged}; "
+                     f"read {damaged} frames and carrying on with those")
+    return notes
+
+
+def _precheck(args: argparse.Namespace) -> None:
+    """Bad input that every command would otherwise meet deep inside its work (after loading a model, after
+    creating a run folder, behind a logged traceback): a CUDA device that is not there, a dataset folder that
+    is not there."""
+    device = getattr(args, "device", None)
+    if isinstance(device, str) and device.startswith("cuda"):
+        from engine.device import check_device
+
+        check_device(device)
+    if args.command == "train":
+        from engine.data.ytvis import ANNOTATION_FILE
+
+        for flag, path in (("--data", args.data), ("--val", getattr(args, "val", None))):
+            if path is None:
+                continue
+            if not path.exists():
+                raise InputError(path, f"{flag}: no such dataset folder")
+            if not path.is_dir() or not (path / ANNOTATION_FILE).is_file():
+                raise InputError(path, f"{flag}: not a dataset folder (no {ANNOTATION_FILE} in it; the layout "
+                                       f"is DIR/{ANNOTATION_FILE} + DIR/JPEGImages/<video>/00000.jpg)")
+        init = getattr(args, "init", None)
+        if init is not None and not init.is_file():
+            raise InputError(init, "--init: no such checkpoint")
+
+
 def run_cli(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _precheck(args)
         return COMMANDS[args.command][2](args)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

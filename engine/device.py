@@ -11,6 +11,8 @@ import logging
 
 import torch
 
+from engine.errors import InputError
+
 log = logging.getLogger(__name__)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -25,12 +27,33 @@ def choose_device(name: str | torch.device | None = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for but no CUDA GPU is available")
+        check_device(name)
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
     raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+class DeviceUnavailable(InputError, RuntimeError):
+    """A device that was asked for and is not there: an InputError, so the CLI prints it as one `error:` line
+    with exit status 2 and the window as a message, and a RuntimeError, as it was before, for callers that catch
+    that."""
+
+
+def check_device(name: str) -> None:
+    """Raise DeviceUnavailable (one `error:` line and exit status 2 in the CLI, a message in the window) when
+    `name` asks for a CUDA device this machine does not have, saying why and what to pass instead."""
+    name = (name or "auto").lower()
+    if not name.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        why = ("this torch build has no CUDA support" if torch.version.cuda is None
+               else f"torch {torch.__version__} finds no usable CUDA GPU")
+        raise DeviceUnavailable(None, f"--device {name}: no CUDA GPU is available ({why}); use --device cpu or auto")
+    if ":" in name:
+        idx = name.split(":", 1)[1]
+        if not idx.isdigit() or int(idx) >= torch.cuda.device_count():
+            raise DeviceUnavailable(None, f"--device {name}: there is no such GPU ({torch.cuda.device_count()} found)")
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

@@ -6,10 +6,18 @@ import pytest
 
 from engine.data.masks import encode
 from engine.review import (
+    DISAGREE,
+    LOW_SCORE,
+    MASK_JUMP,
+    SPARSE,
+    SWITCH,
+    UNCOVERED,
     aggregation_mass,
+    frame_cues,
     frame_video_lanes,
     link_frame_track,
     mask_iou,
+    motion_evidence,
     next_event,
     presence,
     reverse_weights,
@@ -17,6 +25,8 @@ from engine.review import (
     selected_frame_queries,
     selected_frame_queries_all,
     track_events,
+    track_weights,
+    uncovered_motion,
 )
 from engine.types import Track, VideoPrediction, WindowInternals
 
@@ -91,35 +101,70 @@ def test_track_events_and_navigation():
     assert next_event(ev, 0, -1) is None
 
 
-def test_review_queue_ranks_the_by_hand_cues():
+def test_track_weights_by_hand():
+    pred = make_pred()
+    w = track_weights(pred)
+    # track 1 is the best (score 0.9, area 100); track 2: score 0.6, the same mean area -> 0.6 / 0.9
+    assert w[1] == pytest.approx(1.0) and w[2] == pytest.approx(0.6 / 0.9)
+
+
+def test_frame_cues_by_hand():
+    pred = make_pred()
+    c = frame_cues(pred)
+    w1, w2 = 1.0, 0.6 / 0.9
+    # frame 4: track 1 moves 1 px (IoU 9/11), track 2 jumps to a disjoint box (IoU 0)
+    assert c.values[MASK_JUMP][4] == pytest.approx((w1 * (1 - 9 / 11) + w2 * 1.0) / (w1 + w2))
+    # track 2 appears on frame 2 and vanishes after frame 4: events, as a share of all track weight, doubled
+    assert c.values[SWITCH][2] == pytest.approx(2 * w2 / (w1 + w2))
+    assert c.values[SWITCH][5] == pytest.approx(2 * w2 / (w1 + w2)) and c.values[SWITCH][1] == 0
+    # frame 5: the frame track is half the video mask (IoU 0.5); track 2 has no frame-level partner
+    assert c.values[DISAGREE][5] == pytest.approx(0.5) and c.values[DISAGREE][0] == 0
+    # missing tracks: frames 2..4 hold all the weight, the others only track 1's
+    np.testing.assert_allclose(c.values[SPARSE], [1 - w1 / (w1 + w2)] * 2 + [0, 0, 0] + [1 - w1 / (w1 + w2)])
+    # low score: track 2 on frame 3 is at 0.3 against its best 0.8
+    assert c.values[LOW_SCORE][3] > c.values[LOW_SCORE][2]
+    assert not c.has_motion and np.all(c.values[UNCOVERED] == 0)
+
+
+def test_review_queue_lists_every_frame_ranked_with_reasons():
     pred = make_pred()
     q = review_queue(pred)
-    by_frame = {it.frame: it for it in q}
-    # frame 4: track 2 jumps to a disjoint box -> IoU 0 -> cue 1.0 (strongest)
-    assert by_frame[4].score == pytest.approx(1.0)
-    assert any("mask changes" in r for r in by_frame[4].reasons)
-    assert by_frame[4].kinds[0] == "mask jump" and by_frame[4].track_ids == [2]
-    # frame 3: score drop 0.5 -> cue min(1, 2*0.5) = 1.0
-    assert by_frame[3].score == pytest.approx(1.0)
-    assert any("score drops 0.80 → 0.30" in r for r in by_frame[3].reasons)
-    # frame 5: frame/video IoU 0.5 -> 0.5 disagreement; track 2 vanishes with last score 0.7 -> 0.85
-    assert by_frame[5].score == pytest.approx(0.85)
-    assert any("vanishes" in r for r in by_frame[5].reasons)
-    assert any("disagree" in r for r in by_frame[5].reasons)
-    # frame 2: track 2 appears with score 0.8 -> 0.9
-    assert by_frame[2].score == pytest.approx(0.9)
-    # frames 0 and 1 have nothing worth a look (track 1 moves 1 px: IoU 9/11 -> 0.18 < 0.3)
-    assert 0 not in by_frame and 1 not in by_frame
+    assert sorted(it.frame for it in q) == list(range(N))
     scores = [it.score for it in q]
-    assert scores == sorted(scores, reverse=True)
-    assert q[0].frame in (3, 4)
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert len(set(np.round(scores, 4))) > 2          # it varies within the video
+    by_frame = {it.frame: it for it in q}
+    # frame 4 (track 2 jumps) ranks above frame 3 (all tracks there, only a lower score)
+    assert by_frame[4].score > by_frame[3].score
+    assert any("mask jumps (IoU 0.00 with frame 3)" in r for r in by_frame[4].reasons)
+    assert MASK_JUMP in by_frame[4].kinds and 2 in by_frame[4].track_ids
+    assert any("track 2 appears" in r for r in by_frame[2].reasons)
+    doc = by_frame[4].to_json()
+    assert set(doc) >= {"frame", "uncertainty", "reasons"} and doc["frame"] == 4
+    assert review_queue(pred, limit=2) == q[:2]
 
 
-def test_frame_video_class_disagreement_is_flagged_once():
-    pred = make_pred()
-    pred.frame_tracks[0].category_id = 2  # frame level says dog for the whole of track 1
-    flagged = [it for it in review_queue(pred) if any("frame level says dog" in r for r in it.reasons)]
-    assert [it.frame for it in flagged] == [0] and "frame/video disagreement" in flagged[0].kinds
+def test_uncovered_motion_flags_the_frame_where_no_track_covers_what_moves():
+    n, h, w = 8, 48, 64
+    frames = np.full((n, h, w, 3), 40, np.uint8)
+    boxes = [(4 + 5 * i, 10, 16 + 5 * i, 22) for i in range(n)]
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        frames[i, y0:y1, x0:x1] = 220
+    motion = motion_evidence(frames)
+
+    def rle(i):
+        m = np.zeros((h, w), bool)
+        x0, y0, x1, y1 = boxes[i]
+        m[y0:y1, x0:x1] = True
+        return encode(m)
+
+    empty = encode(np.zeros((h, w), bool))
+    masks_ = [rle(i) if i != 5 else empty for i in range(n)]         # the model misses the square on frame 5
+    pred = VideoPrediction("video", n, h, w, ["sq"], [Track(1, 1, 0.9, masks_, [0.9] * n)])
+    un = uncovered_motion(pred, motion)
+    assert un[5] > 0.9 and np.all(np.delete(un, 5) < 0.2)
+    q = review_queue(pred, motion)
+    assert q[0].frame == 5 and q[0].kinds[0] == UNCOVERED and "moving pixels lie under no track" in q[0].reasons[0]
 
 
 def test_class_flip_between_windows():
@@ -133,6 +178,7 @@ def test_class_flip_between_windows():
     pred = make_pred(frame_tracks=False, windows=wins)
     by_frame = {it.frame: it for it in review_queue(pred)}
     assert any("class flips cat → dog" in r for r in by_frame[3].reasons)
+    assert by_frame[3].kinds[0] == SWITCH
 
 
 def test_aggregation_mass_both_directions():
