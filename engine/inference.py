@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 READOUTS = {"sync": ("sync", "video", "frame"), "video": ("video",), "frame": ("frame",)}
 
+# A query slot whose largest mask on any frame is smaller than this many pixels (at the video's size) is not a
+# track: a high class score with no mask would be exported and listed as an object nobody can see.
+MIN_TRACK_AREA = 16
+
 
 def infer_config_for(meta: dict) -> InferConfig:
     """The inference settings a checkpoint was made for: its own (extra["infer"], saved by training), else those
@@ -157,6 +161,7 @@ class _Tubes:
     perms: list[np.ndarray] = field(default_factory=list)
     quality_sum: np.ndarray | None = None
     quality_cnt: np.ndarray | None = None
+    max_area: np.ndarray | None = None         # per slot, its largest mask so far (pixels)
 
     def add(self, start: int, end: int, embeds: np.ndarray, logits: np.ndarray, rles: list[list[dict]],
             quality: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -169,8 +174,11 @@ class _Tubes:
             self.rles = [[] for _ in perm]
             self.quality_sum = np.zeros(len(perm))
             self.quality_cnt = np.zeros(len(perm))
+            self.max_area = np.zeros(len(perm))
         for s, q in enumerate(perm):
             self.rles[s].extend(rles[q])
+            if rles[q]:
+                self.max_area[s] = max(self.max_area[s], float(mask_utils.areas(rles[q]).max()))
         self.quality_sum += quality[0][perm]
         self.quality_cnt += quality[1][perm]
         self.steps.append((start, end, probs.astype(np.float16)))
@@ -188,7 +196,10 @@ class _Tubes:
         if not self.rles:
             return []
         out = []
-        for rank, (slot, label, score) in enumerate(topk(self.class_scores(use_quality), k)):
+        ranked = self.class_scores(use_quality).copy()
+        ranked[self.max_area < MIN_TRACK_AREA] = -1.0   # no mask worth the name: never a track
+        best = [d for d in topk(ranked, k) if d[2] >= 0]
+        for rank, (slot, label, score) in enumerate(best):
             masks: list[dict | None] = list(self.rles[slot])
             masks += [None] * (num_frames - len(masks))
             scores: list[float | None] = [None] * num_frames
