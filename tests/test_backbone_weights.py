@@ -115,7 +115,10 @@ def test_cli_help_and_missing_file(tmp_path):
     out = subprocess.run(run + ["--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0 and "--backbone-weights" in out.stdout
     assert "torchvision" in out.stdout and "detectron2" in out.stdout
-    bad = subprocess.run(run + ["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--preset", "r50",
+    from engine.data.synthetic import write_dataset
+
+    data = write_dataset(tmp_path / "data", num_videos=1, seed=1, size=(96, 64))
+    bad = subprocess.run(run + ["--data", str(data), "--out", str(tmp_path / "r"), "--preset", "r50",
                                 "--backbone-weights", str(tmp_path / "none.pth")],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert bad.returncode == 2
