@@ -88,6 +88,10 @@ def _infer(args: argparse.Namespace) -> int:
         jobs = [(v.id, FrameFiles(dataset.frame_paths(v), v.width, v.height)) for v in dataset.videos]
     else:
         jobs = [(1, VideoReader(args.input, cache_size=2))]
+        from engine.cli import input_notes
+
+        for note in input_notes(jobs[0][1]):  # a damaged video: say so, then carry on with what was read
+            print(f"note: {note}")
     if args.eval and dataset is None:
         raise InputError(args.input, "--eval needs a dataset folder (with annotations.json)")
     cat_of = _category_map(class_names, dataset)
