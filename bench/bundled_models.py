@@ -5,6 +5,7 @@
                                          [--num-frames T] [--tag=-T8]
     python bench/bundled_models.py table [--root ...] [--models resources/models] [--json OUT] [--confusion]
     python bench/bundled_models.py curve [--runs RUN_DIR ...]          # AP / tube IoU vs CPU hours
+    python bench/bundled_models.py promote --checkpoint RUN/checkpoints/model_N.pt --out FILE --recipe "..."
 
 The data are the project's synthetic benchmark (engine/data/synthetic.py), fixed by seed:
 train = 240 `default` videos (seed 1) + 80 `hard` videos (seed 2); held-out = 30 `default` (seed 101),
@@ -94,6 +95,21 @@ def train_models(root: Path, iters: int, modes: list[str], num_frames: int | Non
             prov.update({"recipe": f"bench/bundled_models.py train --iters {iters} --batch {batch}",
                          "train_seconds": time.time() - t0})
             save_checkpoint(out / f"tiny-{mode}{tag}.pt", model, meta["class_names"], prov, fp16=True)
+
+
+def promote(ckpt: Path, out: Path, recipe: str) -> Path:
+    """Save a run's checkpoint as a bundled model: fp16 storage, the recipe and the training cost (CPU seconds of
+    the run up to that step, from its events.jsonl) in the provenance."""
+    from engine.model.checkpoint import load_checkpoint, save_checkpoint
+    from engine.train import read_events
+
+    model, meta = load_checkpoint(ckpt)
+    prov = dict(meta.get("provenance") or {})
+    step = prov.get("step")
+    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    cpu = [e["cpu_s"] for e in read_events(run) if e.get("step") == step and "cpu_s" in e]
+    prov.update({"recipe": recipe, "train_cpu_seconds": max(cpu) if cpu else None, "source": str(ckpt)})
+    return save_checkpoint(out, model, meta["class_names"], prov, fp16=True, extra=meta.get("extra"))
 
 
 def evaluate_checkpoint(ckpt: Path, split_dir: Path) -> dict:
@@ -215,7 +231,7 @@ def table(root: Path, models: Path, tag: str, json_out: Path | None, splits: lis
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=("data", "train", "table", "curve"))
+    ap.add_argument("step", choices=("data", "train", "table", "curve", "promote"))
     ap.add_argument("--root", type=Path, default=ROOT / "runs" / "bundled")
     ap.add_argument("--models", type=Path, default=ROOT / "resources" / "models")
     ap.add_argument("--iters", type=int, default=700)
@@ -226,6 +242,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--confusion", action="store_true", help="table: also the class confusion of matched tracks")
     ap.add_argument("--runs", type=Path, nargs="*", default=[], help="curve: run folders (events.jsonl)")
+    ap.add_argument("--checkpoint", type=Path, help="promote: a run's model_XXXXXXX.pt")
+    ap.add_argument("--out", type=Path, help="promote: the bundled file to write (fp16)")
+    ap.add_argument("--recipe", default="", help="promote: the command line that trained it")
     ap.add_argument("--splits", default=",".join(HELD_OUT), help="held-out splits for the table")
     args = ap.parse_args()
     if args.step == "data":
@@ -233,6 +252,8 @@ def main() -> int:
     elif args.step == "train":
         train_models(args.root, args.iters, args.modes.split(","), args.num_frames, args.batch, args.models,
                      args.tag)
+    elif args.step == "promote":
+        print(promote(args.checkpoint, args.out, args.recipe))
     elif args.step == "curve":
         print(curve(args.runs or sorted(p for p in args.root.glob("run-*") if (p / "events.jsonl").is_file())))
     else:
