@@ -26,23 +26,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.colors import BACKGROUND, CURSOR, FOREGROUND, MUTED
+from widgets.colors import ACCENT, BACKGROUND, CURSOR, FOREGROUND, MUTED
 
 DEFAULT_MESSAGE = "Run SyncVIS in sync mode to see aggregation weights"
 FORWARD, REVERSE = "forward", "reverse"
 
 
-def normalise(weights: np.ndarray, how: str) -> np.ndarray:
-    """'none': as given (f2v mass already sums to 1 over the frames of one window, so values read as "share of
-    the query's attention in its window"); 'layer': every layer (column) sums to 1 over the whole video. NaN
-    (frames without internals) stays NaN and is drawn transparent."""
+def normalise(weights: np.ndarray, how: str, windows: list[tuple[int, int]] | None = None) -> np.ndarray:
+    """'none': as given (f2v mass sums to 1 over the frames of one window, so a 3-frame last window reads 4x
+    brighter than a 12-frame one for the same preference); 'even': each frame's mass times the number of frames
+    of its window, i.e. as a multiple of an even share (1 = the query spread its attention evenly), which
+    compares across windows of any length (needs `windows`, [start, end) each; without them 'none'); 'layer':
+    every layer (column) sums to 1 over the whole video. NaN (frames without internals) stays NaN and is drawn
+    transparent."""
     w = np.asarray(weights, np.float64)
+    if how == "even":
+        if windows:
+            w = w.copy()
+            for a, b in windows:
+                w[a:b] *= max(0, min(b, len(w)) - a)
+        return w
     if how == "layer":
         total = np.nansum(w, axis=0, keepdims=True)
         w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
         w[np.isnan(weights)] = np.nan
     elif how != "none":
-        raise ValueError(f"normalise must be 'layer' or 'none', not {how!r}")
+        raise ValueError(f"normalise must be 'even', 'layer' or 'none', not {how!r}")
     return w
 
 
@@ -61,7 +70,7 @@ class AggregationView(QWidget):
     frame_requested = Signal(int)
     direction_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, normalise: str = "none") -> None:
+    def __init__(self, parent: QWidget | None = None, normalise: str = "even") -> None:
         super().__init__(parent)
         self.setMinimumSize(320, 200)
         self._normalise = normalise
@@ -71,6 +80,8 @@ class AggregationView(QWidget):
         self._reverse: tuple[np.ndarray, list[int]] | None = None
         self._shown: np.ndarray | None = None
         self._last_hover = (-1, -1)
+        self._windows: list[tuple[int, int]] | None = None
+        self._highlight: int | None = None      # the selected track's frame query on the current frame
 
         # Top bar: what is shown, the direction toggle and a readout of the value under the pointer.
         self._title = QLabel("", self)
@@ -132,6 +143,13 @@ class AggregationView(QWidget):
         self.color_bar.getAxis("right").setTextPen(FOREGROUND)
         self.color_bar.getAxis("right").enableAutoSIPrefix(False)
         self.color_bar.getAxis("right").setLabel(color=MUTED)
+        # The selected track's own frame query: an outlined column in reverse mode.
+        self._mark = QGraphicsRectItem()
+        self._mark.setPen(pg.mkPen(CURSOR, width=2))
+        self._mark.setBrush(QBrush(Qt.BrushStyle.NoBrush))
+        self._mark.setZValue(5)
+        self._mark.hide()
+        self.plot.addItem(self._mark, ignoreBounds=True)
         self._cursor = pg.InfiniteLine(pos=0.5, angle=90, movable=False, pen=pg.mkPen(CURSOR, width=1.2))
         self.plot.addItem(self._cursor, ignoreBounds=True)
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -170,22 +188,31 @@ class AggregationView(QWidget):
         self._stack.addWidget(self._message)
         self._stack.addWidget(content)
 
+        # What the picture shows, in plain words (updated with the data).
+        self.caption = QLabel("", self)
+        self.caption.setWordWrap(True)
+        self.caption.setStyleSheet(f"color: {MUTED}; padding: 0 4px;")
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(bar)
-        layout.addWidget(self._stack)
+        layout.addWidget(self._stack, 1)
+        layout.addWidget(self.caption)
         self.clear()
 
     # --------------------------------------------------------------------------------------------------- API
-    def set_forward(self, weights: np.ndarray, selected: list[list[int]], query_label: str) -> None:
+    def set_forward(self, weights: np.ndarray, selected: list[list[int]], query_label: str,
+                    windows: list[tuple[int, int]] | None = None) -> None:
         """Frame -> video weights of one video query: weights (frames, layers) of attention mass drawn from
         each frame; selected[f] = indices of frame f's selected frame queries; query_label e.g. "video query
-        12 · track 3 person"."""
+        12 · track 3 person"; windows: the inference windows [start, end), so that the 'even' scale compares
+        windows of different lengths."""
         w = np.asarray(weights)
         if w.ndim != 2:
             raise ValueError(f"forward weights must be (frames, layers), got shape {w.shape}")
         self._forward = (w, [list(map(int, s)) for s in selected], query_label)
+        self._windows = [(int(a), int(b)) for a, b in windows] if windows else None
         if self._direction == FORWARD:
             self._show()
 
@@ -198,6 +225,22 @@ class AggregationView(QWidget):
         self._reverse = (w, [int(q) for q in selected_video_queries])
         if self._direction == REVERSE:
             self._show()
+
+    def set_highlight(self, frame_query: int | None) -> None:
+        """The selected track's own frame query on the current frame (its linked frame-level track's query),
+        marked in the list (forward) and outlined on the heatmap (reverse); None: no mark."""
+        self._highlight = None if frame_query is None or frame_query < 0 else int(frame_query)
+        if self._shown is not None:
+            self._fill_list()
+            self._place_mark()
+
+    def _place_mark(self) -> None:
+        q = self._highlight
+        if self._direction == REVERSE and q is not None and self._shown is not None and q < self._shown.shape[1]:
+            self._mark.setRect(QRectF(q, 0, 1, self._shown.shape[0]))
+            self._mark.show()
+        else:
+            self._mark.hide()
 
     def set_current_frame(self, frame: int) -> None:
         """Moves the cursor on the forward heatmap and lists that frame's selected frame queries. Reverse
@@ -227,6 +270,8 @@ class AggregationView(QWidget):
         self._shown = None
         self._message.setText(message)
         self._title.setText("Aggregation weights")
+        self.caption.setText("")
+        self._mark.hide()
         self._stack.setCurrentIndex(0)
 
     @property
@@ -258,7 +303,11 @@ class AggregationView(QWidget):
             self._shown = None
             return
         w = data[0]
-        shown = normalise(w, self._normalise).T  # (layers, columns)
+        how = self._normalise if self._direction == FORWARD else ("none" if self._normalise == "even"
+                                                                  else self._normalise)
+        if how == "even" and not self._windows:
+            how = "none"
+        shown = normalise(w, how, self._windows).T  # (layers, columns)
         self._shown = shown
         n_cols, n_layers = w.shape
         finite = shown[np.isfinite(shown)]
@@ -281,10 +330,38 @@ class AggregationView(QWidget):
             self.plot.getAxis("bottom").setLabel("frame query", color=MUTED)
             self._title.setText(f"frame {self._current}: frame queries ← video queries")
             self._cursor.hide()
-        label = "share of layer's attention" if self._normalise == "layer" else "attention mass"
+        label = {"layer": "share of layer's attention", "even": "× even share"}.get(how, "attention mass")
         self.color_bar.getAxis("right").setLabel(label, color=MUTED)
+        self.caption.setText(self._describe(how, shown))
         self._fill_list()
+        self._place_mark()
         self._stack.setCurrentIndex(1)
+
+    def _describe(self, how: str, shown: np.ndarray) -> str:
+        """One or two sentences of what the colours mean and what stands out."""
+        finite = shown[np.isfinite(shown)]
+        if self._direction == REVERSE:
+            return (f"Frame {self._current}: how much each frame query (column) drew from the selected video "
+                    "queries at each decoder layer (row); 0 where the video query was not selected."
+                    + (" The outlined column is the selected track's frame query." if self._highlight is not None
+                       else ""))
+        if how == "even":
+            text = ("How much of this video query's attention went to each frame (column) at each decoder layer "
+                    "(row), as a multiple of an even share over its inference window: 1× = spread evenly.")
+            if finite.size:
+                hi = float(finite.max())
+                last = shown[-1]
+                top = int(np.nanargmax(last)) if np.isfinite(last).any() else None
+                if hi < 1.25:
+                    text += f" The attention is almost even (at most {hi:.2f}×): no frame stands out."
+                elif top is not None:
+                    text += f" At the last layer it leans most on frame {top} ({last[top]:.1f}×)."
+            return text
+        if how == "layer":
+            return ("Each layer's (row's) attention of this video query over the whole video sums to 1; "
+                    "the colour is each frame's share.")
+        return ("Attention mass of this video query on each frame (column) per decoder layer (row); it sums to 1 "
+                "within each inference window, so short windows look brighter.")
 
     def _fill_list(self) -> None:
         self.selected_list.clear()
@@ -293,8 +370,15 @@ class AggregationView(QWidget):
             queries = sel[self._current] if 0 <= self._current < len(sel) else []
             self._list_title.setText(f"Frame {self._current}: {len(queries)} selected frame queries")
             for q in queries:
-                it = QListWidgetItem(f"frame query {q}")
+                mine = q == self._highlight
+                it = QListWidgetItem(("◆ " if mine else "") + f"frame query {q}")
                 it.setData(Qt.ItemDataRole.UserRole, q)
+                if mine:
+                    it.setToolTip("The selected track's own frame query on this frame")
+                    font = it.font()
+                    font.setBold(True)
+                    it.setFont(font)
+                    it.setForeground(QColor(ACCENT))
                 self.selected_list.addItem(it)
         elif self._direction == REVERSE and self._reverse is not None:
             vq = self._reverse[1]
