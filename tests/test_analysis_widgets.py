@@ -82,3 +82,22 @@ def test_view_shows_even_share_caption_and_highlight(qtbot):
     _shot(ag, "aggregation_reverse")
     ag.set_highlight(None)
     assert not ag._mark.isVisible()
+
+
+def test_review_queue_shows_the_reasons_in_words(qtbot):
+    from widgets.review_queue import ReviewItem, ReviewQueue
+
+    rq = _show(qtbot, ReviewQueue(), 520, 360)
+    items = [ReviewItem(5, 0.74, ["uncovered motion", "frame/video disagreement"],
+                        ["85% of the moving pixels lie under no track (a missed or cut object?)",
+                         "track 2: frame and video masks disagree (IoU 0.21)"]),
+             ReviewItem(18, 0.57, ["mask jump"], ["track 1: mask jumps (IoU 0.07 with frame 17)"]),
+             ReviewItem(9, 0.41, [], [])]
+    rq.set_items(items)
+    top = rq.tree.topLevelItem(0)
+    assert top.text(3).startswith(items[0].details[0])
+    assert rq.next_item(-1) == items[0].frame
+    assert items[0].details[0] in rq.why.text() and items[0].details[1] in rq.why.text()
+    _shot(rq, "review_queue")
+    rq.tree.setCurrentItem(rq.tree.topLevelItem(2))
+    assert "no single cue" in rq.why.text()

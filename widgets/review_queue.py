@@ -11,6 +11,10 @@ from PySide6.QtWidgets import QAbstractItemView, QLabel, QTreeWidget, QTreeWidge
 from widgets.colors import MUTED
 
 REASON_TIPS = {
+    "uncovered motion": "Pixels that differ from the background (something moves or entered) lie under no track",
+    "identity switch": "A track starts, ends or changes class here: the object may have been lost or swapped",
+    "low score": "A track's score is low here, or below its own best",
+    "missing tracks": "Tracks seen elsewhere in the video are absent here",
     "score drop": "A track's score falls sharply on this frame",
     "frame/video disagreement": "The frame-level and video-level masks of a track disagree (low IoU)",
     "mask jump": "A track's mask moves or changes shape abruptly",
@@ -25,12 +29,14 @@ NOT_RUN = "No review queue yet: run SyncVIS to rank uncertain frames"
 
 @dataclass
 class ReviewItem:
-    """A frame to review. score: uncertainty, higher = review first. reasons: short phrases (see
-    REASON_TIPS)."""
+    """A frame to review. score: uncertainty, higher = review first. reasons: short cue names (see
+    REASON_TIPS). details: the reasons in words, strongest first ("track 3: mask jumps (IoU 0.12 with frame
+    14)"), shown in the Why column and, for the current row, in full under the list."""
 
     frame: int
     score: float
     reasons: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
 
 
 class _Item(QTreeWidgetItem):
@@ -75,7 +81,14 @@ class ReviewQueue(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self._summary)
-        layout.addWidget(self.tree)
+        layout.addWidget(self.tree, 1)
+        # The current row's reasons in full words: the Why column only has room for the first.
+        self.why = QLabel("", self)
+        self.why.setWordWrap(True)
+        self.why.setTextFormat(Qt.TextFormat.PlainText)
+        self.why.setStyleSheet("padding: 2px 4px;")
+        self.why.hide()
+        layout.addWidget(self.why)
 
         self._items: list[ReviewItem] = []
         self._widgets: dict[int, QTreeWidgetItem] = {}
@@ -83,6 +96,7 @@ class ReviewQueue(QWidget):
         self._cursor = -1  # rank of the last item visited through the queue
         self.tree.itemClicked.connect(self._on_activated)
         self.tree.itemActivated.connect(self._on_activated)
+        self.tree.currentItemChanged.connect(lambda cur, _prev: self._show_why(cur))
 
     # --------------------------------------------------------------------------------------------------- API
     def set_items(self, items: list[ReviewItem]) -> None:
@@ -93,12 +107,15 @@ class ReviewQueue(QWidget):
         self.tree.clear()
         self._widgets = {}
         for rank, it in enumerate(self._items):
-            w = _Item([str(rank + 1), str(it.frame), f"{it.score:.2f}", ", ".join(it.reasons)])
-            for col, key in enumerate((rank, it.frame, it.score, ", ".join(it.reasons))):
+            why = it.details[0] if it.details else ", ".join(it.reasons)
+            if len(it.details) > 1:
+                why += f"  (+{len(it.details) - 1} more)"
+            w = _Item([str(rank + 1), str(it.frame), f"{it.score:.2f}", why])
+            for col, key in enumerate((rank, it.frame, it.score, why)):
                 w.setData(col, Qt.ItemDataRole.UserRole, key)
             for col in (0, 1, 2):
                 w.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            tips = [REASON_TIPS.get(r, r) for r in it.reasons]
+            tips = list(it.details) or [REASON_TIPS.get(r, r) for r in it.reasons]
             w.setToolTip(3, "\n".join(tips))
             w.setToolTip(1, f"Frame {it.frame}: click to go there")
             self.tree.addTopLevelItem(w)
@@ -107,6 +124,7 @@ class ReviewQueue(QWidget):
         self.tree.setSortingEnabled(True)
         self.tree.sortItems(0, Qt.SortOrder.AscendingOrder)
         self._update_summary()
+        self._show_why(self.tree.currentItem())
 
     def items(self) -> list[ReviewItem]:
         """The queue in rank order."""
@@ -131,6 +149,7 @@ class ReviewQueue(QWidget):
         self.tree.setCurrentItem(w)
         self.tree.blockSignals(False)
         self.tree.scrollToItem(w)
+        self._show_why(w)
         return frame
 
     def mark_visited(self, frame: int) -> None:
@@ -151,7 +170,24 @@ class ReviewQueue(QWidget):
         """The line above the queue as shown."""
         return self._summary.text()
 
+    def reasons_text(self) -> str:
+        """The reasons shown under the list (the current row's)."""
+        return self.why.text() if self.why.isVisible() or self.why.text() else ""
+
     # --------------------------------------------------------------------------------------------- internals
+    def _show_why(self, w: QTreeWidgetItem | None) -> None:
+        item = None
+        if w is not None:
+            frame = w.data(1, Qt.ItemDataRole.UserRole)
+            item = next((it for it in self._items if it.frame == frame), None)
+        if item is None:
+            self.why.setText("")
+            self.why.hide()
+            return
+        lines = item.details or [REASON_TIPS.get(r, r) for r in item.reasons] or ["no single cue stands out"]
+        self.why.setText(f"Frame {item.frame} · U {item.score:.2f}\n" + "\n".join(f"• {t}" for t in lines))
+        self.why.show()
+
     def _style(self, frame: int) -> None:
         w = self._widgets[frame]
         done = frame in self._visited
