@@ -21,6 +21,8 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.data.masks import decode
+from engine.project.document import Change, ProjectDocument
+from engine.project.model import TrackState
 from engine.review import next_event, presence, track_events
 from engine.types import Track, VideoPrediction
 
@@ -71,6 +73,26 @@ def _frames_reached(pred: VideoPrediction) -> int:
     return done
 
 
+def _display_track(t: TrackState, num_frames: int, predicted: Track | None) -> Track:
+    """A project track as the views' `Track`: masks per frame, provenance kinds as sources; per-frame scores and
+    the video query come from the run's track of the same id while its masks are still the model's."""
+    masks = [None] * num_frames
+    sources = [None] * num_frames
+    for f, m in t.masks.items():
+        if 0 <= f < num_frames:
+            masks[f] = m.rle
+            sources[f] = m.provenance.kind
+    scores: list[float | None] = [None] * num_frames
+    query = -1
+    if predicted is not None:
+        query = predicted.query
+        for f, m in t.masks.items():
+            if m.provenance.kind == "model" and f < len(predicted.scores):
+                scores[f] = predicted.scores[f]
+    score = t.fields.score if t.fields.score is not None else 1.0
+    return Track(t.id, t.category_id or 0, float(score), masks, scores, sources, query)
+
+
 def track_colour(track_id: int) -> tuple[int, int, int]:
     """A stable, well-spread colour per track id (golden-ratio hue steps, as label tools do)."""
     h = (0.61803398875 * (track_id + 1)) % 1.0
@@ -106,6 +128,12 @@ class MaskCache:
         self._data.clear()
         self._bytes = 0
 
+    def invalidate(self, track_id: int, frames: set[int] | None = None) -> None:
+        """Forget decoded masks of one track (on `frames`, or all): an edit changed them."""
+        keys = [k for k in self._data if k[0] == track_id and (frames is None or k[1] in frames)]
+        for k in keys:
+            self._bytes -= self._data.pop(k).nbytes
+
     def __len__(self) -> int:
         return len(self._data)
 
@@ -122,6 +150,7 @@ class Document:
     prediction: VideoPrediction | None = None
     run: RunInfo | None = None
     cache: MaskCache = field(default_factory=MaskCache)
+    project: ProjectDocument | None = None  # the editable tracks shown, when a project is open (else a run's)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
 
     # ------------------------------------------------------------ events
@@ -152,7 +181,35 @@ class Document:
 
     def _reset_tracks(self) -> None:
         self.tracks, self.prediction, self.run, self.categories = [], None, None, []
+        self.project = None
         self.cache.clear()
+
+    # ------------------------------------------------------------ the project's tracks
+    def show_project(self, project: ProjectDocument, change: Change | None = None) -> None:
+        """Show the project's (editable) tracks. The prediction stays as it was (analysis and compare read it;
+        an edit never changes it). Only the tracks and frames `change` names are rebuilt and re-decoded, so a
+        brush stroke on a 1,000-frame video costs one track's list, not the whole document."""
+        self.project = project
+        self.categories = []
+        n = project.num_frames
+        by_id = {t.id: t for t in self.tracks}
+        full = change is None or change.reset or change.categories or change.tracks_added or \
+            change.tracks_removed
+        touched = set() if full else set(change.masks) | change.fields_changed | set(change.locks)
+        pred_tracks = {t.id: t for t in self.prediction.tracks} if self.prediction is not None else {}
+        tracks = []
+        for tid in project.track_ids():
+            if not full and tid not in touched and tid in by_id:
+                tracks.append(by_id[tid])
+                continue
+            tracks.append(_display_track(project.tracks[tid], n, pred_tracks.get(tid)))
+        self.tracks = tracks
+        if full:
+            self.cache.clear()
+        else:
+            for tid, frames in change.masks.items():
+                self.cache.invalidate(tid, frames)
+        self._emit(TRACKS, partial=False, change=change)
 
     @property
     def num_frames(self) -> int:
@@ -164,6 +221,7 @@ class Document:
         if self.video is not None and pred.num_frames != self.video.num_frames:
             raise ValueError(f"prediction has {pred.num_frames} frames, the video {self.video.num_frames}")
         self.prediction = pred
+        self.project = None  # a run's tracks are on screen (streaming); the project's come back when it ends
         self.categories = list(pred.categories)
         self.tracks = list(pred.tracks)
         done = frames_done if frames_done is not None else (
@@ -183,7 +241,9 @@ class Document:
         return None
 
     def category_name(self, category_id: int) -> str:
-        """Category ids are 1-based (YTVIS), `categories` a plain list of names."""
+        """Category ids are 1-based (YTVIS), `categories` a plain list of names (a project names its own)."""
+        if self.project is not None:
+            return self.project.category_name(category_id or None)
         if 1 <= category_id <= len(self.categories):
             return self.categories[category_id - 1]
         return f"class {category_id}"

@@ -23,7 +23,7 @@ class Binding:
 KEYMAP: tuple[Binding, ...] = (
     # File
     Binding("open", "Open video…", ("Ctrl+O",), "File"),
-    Binding("save", "Save", ("Ctrl+S",), "File", available=False),
+    Binding("save", "Save (edits are also saved as you make them)", ("Ctrl+S",), "File"),
     Binding("quit", "Quit", ("Ctrl+Q",), "File"),
     # Navigation
     Binding("next_frame", "Next frame", ("D", "Right"), "Navigate"),
@@ -43,24 +43,24 @@ KEYMAP: tuple[Binding, ...] = (
     # Engine
     Binding("run", "Run SyncVIS", ("Ctrl+R",), "Engine"),
     Binding("cancel", "Cancel job", ("Ctrl+.",), "Engine"),
-    # Edit (later issues)
-    Binding("undo", "Undo", ("Ctrl+Z",), "Edit", available=False),
-    Binding("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit", available=False),
-    Binding("accept", "Accept the current object", ("Return",), "Edit", available=False),
-    Binding("reject", "Cancel the current object", ("Esc",), "Edit", available=False),
+    # Edit
+    Binding("undo", "Undo", ("Ctrl+Z",), "Edit"),
+    Binding("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit"),
+    Binding("accept", "Accept the current object", ("Return",), "Edit"),
+    Binding("reject", "Cancel the current object", ("Esc",), "Edit"),
     Binding("propagate_forward", "Propagate forward", ("Ctrl+Right",), "Edit", available=False),
     Binding("propagate_back", "Propagate backward", ("Ctrl+Left",), "Edit", available=False),
-    Binding("brush", "Brush", ("B",), "Tools", available=False),
-    Binding("eraser", "Eraser", ("E",), "Tools", available=False),
-    Binding("polygon", "Polygon", ("P",), "Tools", available=False),
-    Binding("brush_smaller", "Brush smaller", ("[",), "Tools", available=False),
-    Binding("brush_larger", "Brush larger", ("]",), "Tools", available=False),
-    Binding("new_track", "New track", ("N",), "Edit", available=False),
-    Binding("merge", "Merge tracks", ("M",), "Edit", available=False),
-    Binding("split", "Split track", ("Alt+M",), "Edit", available=False),
-    Binding("lock_frame", "Lock frame for the selected track", ("L",), "Edit", available=False),
-    Binding("delete_mask", "Delete mask on this frame", ("Del",), "Edit", available=False),
-    Binding("delete_track", "Delete whole track", ("Shift+Del",), "Edit", available=False),
+    Binding("brush", "Brush", ("B",), "Tools"),
+    Binding("eraser", "Eraser", ("E",), "Tools"),
+    Binding("polygon", "Polygon", ("P",), "Tools"),
+    Binding("brush_smaller", "Brush smaller", ("[",), "Tools"),
+    Binding("brush_larger", "Brush larger", ("]",), "Tools"),
+    Binding("new_track", "New track", ("N",), "Edit"),
+    Binding("merge", "Merge tracks", ("M",), "Edit"),
+    Binding("split", "Split track", ("Alt+M",), "Edit"),
+    Binding("lock_frame", "Lock frame for the selected track", ("L",), "Edit"),
+    Binding("delete_mask", "Delete mask on this frame", ("Del",), "Edit"),
+    Binding("delete_track", "Delete whole track", ("Shift+Del",), "Edit"),
 )
 
 MOUSE: tuple[tuple[str, str], ...] = (

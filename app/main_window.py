@@ -43,6 +43,7 @@ from app.actions import MAIN_TOOLBAR, Actions
 from app.analysis import Analysis
 from app.compare import RUN_FRAME, RUN_VIDEO, Comparison
 from app.document import Document, VideoRef
+from app.editing import Editing
 from app.engine_worker import EngineWorker, JobHandle
 from app.ground_truth import GroundTruth, sidecar_for
 from app.playback import Playback
@@ -136,6 +137,8 @@ class MainWindow(QMainWindow):
             lambda tid: tid is None and self.act["toggle_overlays"].setChecked(self.view.overlays_visible))
         self.runs.state_changed.connect(self._update_enabled)
         self.runs.run_finished.connect(self._on_run_finished)
+        self.editing = Editing(self, self.doc, self.view, self.canvas, self.status, self.runs.is_running)
+        self.editing.session.saved_changed.connect(lambda ok: self.setWindowModified(not ok))
 
         self._build_central()
         self._build_docks()
@@ -270,9 +273,10 @@ class MainWindow(QMainWindow):
         """Frame `index` of the open video (RGB); the reader's cache makes repeated reads free."""
         return self.reader[index]
 
-    def open_video(self, path: str | Path) -> bool:
-        """Open a video file or frame folder; on failure show a message naming the file and keep the current
-        video. Returns True when the video is open."""
+    def open_video(self, path: str | Path, project: str | Path | None = None) -> bool:
+        """Open a video file or frame folder with its project (`project`, or the video's autosave project, so
+        edits are kept either way); on failure show a message naming the file and keep the current video.
+        Returns True when the video is open."""
         from engine.data.video import VideoReader
 
         path = Path(path)
@@ -290,6 +294,7 @@ class MainWindow(QMainWindow):
         self.runs.abandon()
         self.comparison.cancel()
         self.analysis.abandon()
+        self.editing.detach()
         old, self.reader = self.reader, reader
         if old is not None:
             old.close()
@@ -299,12 +304,13 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(path)
         self.settings.set_last_dir(str(path.parent))
         self._refresh_recent()
-        self.setWindowTitle(f"{path.name} — SyncVIS Studio")
         self.playback.set_video(n)
         self.tracks.set_run_ap(None)
         self.comparison.reset()
         self.seek(0, force=True)
         self.canvas.fit_view()
+        self.editing.attach(path, self.settings.projects_dir(), project)
+        self._update_title()
         notes = [f"{path.name}: {n} frames, {reader.width}×{reader.height}, {fps:.2f} fps"]
         if getattr(reader, "variable_frame_rate", False):
             notes.append("variable frame rate (frames are indexed exactly; playback uses the mean rate)")
@@ -322,6 +328,101 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self.comparison.update_panes()
         return True
+
+    def _update_title(self) -> None:
+        """"<video> — <project> — SyncVIS Studio", with the [*] that Qt shows while a write has failed."""
+        p = self.editing.session.project
+        parts = [Path(self.doc.video.path).name] if self.doc.video else []
+        if p is not None and not self.editing.session.autosave:
+            parts.append(p.path.name)
+        self.setWindowTitle(" — ".join(parts + ["SyncVIS Studio[*]"]))
+        self.setWindowModified(not self.editing.session.saved)
+
+    # ============================================================ projects (app/editing.py does the edits)
+    def open_project(self, path: str | Path, video: str | Path | None = None) -> bool:
+        """Open a project file and its video. A video that moved is looked for beside the project, then asked
+        for (`video` answers for scripts and tests) and checked to be the same video."""
+        from engine.project.project import Project, VideoMissing
+        from engine.project.store import ProjectError
+
+        try:
+            probe = Project.open(path, video, require_video=video is None)
+            found = probe.doc.video.path
+            probe.close()
+        except VideoMissing as e:
+            if not self.status.show_message_boxes:
+                self.show_message("Project video missing", str(e))
+                return False
+            QMessageBox.information(self, "Project video missing", f"{e}.")
+            chosen, _ = QFileDialog.getOpenFileName(self, f"Where is {Path(e.video.path).name}?",
+                                                    str(Path(path).parent), VIDEO_FILTER)
+            if not chosen:
+                return False
+            return self.open_project(path, chosen)
+        except (ProjectError, InputError) as e:
+            self.show_message("Cannot open project", str(e))
+            return False
+        return self.open_video(found, project=path)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", self.settings.last_dir(),
+                                              "SyncVIS projects (*.svproj);;All files (*)")
+        if path:
+            self.open_project(path)
+
+    def new_project(self, video: str | Path, path: str | Path) -> bool:
+        """Make a project file for a video (File › New project) and open it."""
+        from engine.project.project import Project
+        from engine.project.store import ProjectError
+
+        try:
+            Project.create(path, video).close()
+        except (ProjectError, InputError) as e:
+            self.show_message("Cannot create project", str(e))
+            return False
+        return self.open_video(video, project=path)
+
+    def new_project_dialog(self) -> None:
+        video, _ = QFileDialog.getOpenFileName(self, "New project: choose its video", self.settings.last_dir(),
+                                               VIDEO_FILTER)
+        if not video:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "New project: save as", str(Path(video).with_suffix(".svproj")),
+                                              "SyncVIS projects (*.svproj)")
+        if path:
+            self.new_project(video, path)
+
+    def save_project_as_dialog(self) -> None:
+        from engine.project.store import ProjectError
+
+        if self.editing.session.project is None:
+            return
+        start = str(Path(self.doc.video.path).with_suffix(".svproj")) if self.doc.video else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, "SyncVIS projects (*.svproj)")
+        if path:
+            try:
+                self.editing.session.save_as(path)
+            except ProjectError as e:
+                self.show_message("Cannot save project", str(e))
+            self._update_title()
+
+    def import_ytvis_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import YouTube-VIS", self.settings.last_dir(),
+                                              "YouTube-VIS JSON (*.json);;All files (*)")
+        if path:
+            self.editing.import_ytvis(path)
+
+    def export_dialog(self, kind: str) -> None:
+        stem = Path(self.doc.video.path).stem if self.doc.video else "export"
+        if kind == "davis":
+            folder = QFileDialog.getExistingDirectory(self, "Export DAVIS palette PNGs", self.settings.last_dir())
+            if folder:
+                self.editing.export_davis(folder)
+            return
+        name = f"{stem}-results.json" if kind == "results" else f"{stem}.json"
+        path, _ = QFileDialog.getSaveFileName(self, "Export YouTube-VIS", name, "YouTube-VIS JSON (*.json)")
+        if path:
+            self.editing.export_ytvis(path, results=kind == "results")
 
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
@@ -388,6 +489,7 @@ class MainWindow(QMainWindow):
         return self.comparison.run()
 
     def _on_run_finished(self, pred: VideoPrediction) -> None:
+        self.editing.accept_run(pred)
         self._update_ground_truth_scores()
         self.comparison.reset(keep_checkpoints=True)
         self.comparison.update_panes()
@@ -480,6 +582,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.stop()
+        self.editing.detach()
         self.save_state()
         self.worker.shutdown()
         if self.reader is not None:

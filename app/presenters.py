@@ -17,7 +17,7 @@ from engine import review
 from engine.types import Track
 from widgets.colors import track_color
 from widgets.review_queue import ReviewItem as QueueItem
-from widgets.timeline import Lane
+from widgets.timeline import MARK_ASSIST, MARK_EDITED, MARK_LOCKED, Lane
 from widgets.track_list import TrackRow
 from widgets.video_canvas import MaskOverlay
 
@@ -54,15 +54,30 @@ def track_views(doc: Document, is_visible: Callable[[int], bool]) -> TrackViews:
         name = doc.category_name(t.category_id)
         scores = np.array([np.nan if s is None else float(s) for s in t.scores[:n]], dtype=float)
         rows.append(TrackRow(t.id, col, name, float(t.score), presence[r], is_visible(t.id)))
-        lanes.append(Lane(t.id, col, presence[r], scores, f"{t.id} {name}"))
+        lanes.append(Lane(t.id, col, presence[r], scores, f"{t.id} {name}", lane_marks(doc, t, n)))
     return TrackViews(rows, lanes)
 
 
+def lane_marks(doc: Document, t: Track, n: int) -> np.ndarray | None:
+    """Per frame: human-edited, assisted or locked (the timeline's strip), from the project's provenance."""
+    pt = doc.project.tracks.get(t.id) if doc.project is not None else None
+    if pt is None:
+        return None
+    marks = np.zeros(n, np.uint8)
+    for f, m in pt.masks.items():
+        if f < n and m.provenance.kind in ("human", "assist"):
+            marks[f] = MARK_EDITED if m.provenance.kind == "human" else MARK_ASSIST
+    for f in pt.locked:
+        if f < n:
+            marks[f] = MARK_LOCKED
+    return marks
+
+
 PROPERTY_FIELDS = (("track", "Track"), ("class", "Class"), ("score", "Score"), ("frames", "Frames"),
-                   ("source", "Source"), ("query", "Video query"), ("run", "Run"))
+                   ("source", "Source"), ("this_frame", "This frame"), ("query", "Video query"), ("run", "Run"))
 
 
-def properties(doc: Document, track_id: int | None, run_ap: float | None) -> dict[str, str]:
+def properties(doc: Document, track_id: int | None, run_ap: float | None, frame: int = -1) -> dict[str, str]:
     """The properties panel's text per field of PROPERTY_FIELDS ("track" is rich text: a colour swatch)."""
     out = {k: "—" for k, _ in PROPERTY_FIELDS}
     run = doc.run
@@ -84,8 +99,17 @@ def properties(doc: Document, track_id: int | None, run_ap: float | None) -> dic
     out["class"] = doc.category_name(t.category_id)
     out["score"] = f"{t.score:.3f}"
     out["frames"] = f"{rng.size} frames ({rng[0]}–{rng[-1]})" if rng.size else "none"
-    kinds = sorted({s for s, p in zip(t.sources, pres, strict=False) if p and s})
-    out["source"] = ", ".join(kinds) or "—"
+    counts: dict[str, int] = {}
+    for src, p in zip(t.sources, pres, strict=False):
+        if p and src:
+            counts[src] = counts.get(src, 0) + 1
+    out["source"] = " · ".join(f"{k} {counts[k]}" for k in ("model", "imported", "assist", "human") if k in counts) \
+        or "—"
+    pt = doc.project.tracks.get(t.id) if doc.project is not None else None
+    if pt is not None and 0 <= frame:
+        m = pt.masks.get(frame)
+        text = m.provenance.describe() if m is not None else "no mask"
+        out["this_frame"] = text + (" · locked" if frame in pt.locked else "")
     out["query"] = str(t.query) if t.query >= 0 else "—"
     return out
 

@@ -24,11 +24,21 @@ class WindowState(NamedTuple):
 class Settings:
     def __init__(self, path: str | Path | None = None):
         folder = path or os.environ.get("SYNCVIS_SETTINGS_DIR")
+        self.folder = Path(folder) if folder else None
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
             self.q = QSettings(str(Path(folder) / "syncvis-studio.ini"), QSettings.Format.IniFormat)
         else:
             self.q = QSettings(ORG, APP)
+
+    def projects_dir(self) -> Path:
+        """Where the autosave projects of plain videos live (beside the settings when SYNCVIS_SETTINGS_DIR is
+        set, else the platform's application-data folder)."""
+        if self.folder is not None:
+            return self.folder / "projects"
+        from PySide6.QtCore import QStandardPaths
+
+        return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "projects"
 
     # ------------------------------------------------------------ recent files
     def recent_files(self) -> list[str]:

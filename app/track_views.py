@@ -55,7 +55,12 @@ class TrackViews:
         if name == TRACKS:
             self.view.set_tracks(t.id for t in self.doc.tracks)
             self.refresh_tracks()
-            self.refresh_canvas()
+            change = payload.get("change")
+            # An edit says which frames it touched: the canvas redraws only when the frame on screen is one
+            # of them (or labels changed); a whole new set of tracks always redraws.
+            if change is None or change.reset or change.tracks_added or change.tracks_removed or \
+                    change.fields_changed or change.categories or self.view.frame in change.frames():
+                self.refresh_canvas()
             self.refresh_properties()
 
     def _on_frame(self, frame: int) -> None:
@@ -63,6 +68,7 @@ class TrackViews:
         self.refresh_canvas()
         self.timeline.set_current_frame(frame)
         self.track_list.set_current_frame(frame)
+        self.refresh_properties()
 
     def _on_selection(self, tid: int | None) -> None:
         self.track_list.set_selected(-1 if tid is None else tid)
@@ -104,5 +110,5 @@ class TrackViews:
         self.refresh_properties()
 
     def refresh_properties(self) -> None:
-        for key, text in presenters.properties(self.doc, self.view.selected, self.run_ap).items():
+        for key, text in presenters.properties(self.doc, self.view.selected, self.run_ap, self.view.frame).items():
             self.prop_labels[key].setText(text)

@@ -9,14 +9,14 @@ import numpy as np
 from engine.data.masks import RLE
 
 Mode = Literal["sync", "video", "frame"]
-Source = Literal["model", "assist", "human"]
+Source = Literal["model", "imported", "assist", "human"]
 
 
 @dataclass
 class Track:
     """One object through a video. Lists are indexed by frame; `None` where the object is absent.
 
-    `sources[i]` says where mask i came from (model, assist, human) so provenance survives every edit.
+    `sources[i]` says where mask i came from (model, imported, assist, human) so provenance survives every edit.
     `query` is the video-level (or frame-level, in frame mode) query index that produced the track in its first
     window; the aggregation view uses it to show that query's weights.
     """

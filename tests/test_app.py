@@ -116,9 +116,9 @@ def test_keymap_is_one_conflict_free_table(win):
         from PySide6.QtGui import QKeySequence
 
         assert got == [QKeySequence(k).toString() for k in b.keys], b.action
-        needs_video = {"run", "cancel", "next_frame", "prev_frame", "jump_forward", "jump_back",
-                       "first_frame", "last_frame", "play", "prev_event", "next_event", "next_uncertain",
-                       "fit_view", "toggle_overlays"}
+        from app.actions import ACTIONS
+
+        needs_video = {"run", "cancel"} | {s.id for s in ACTIONS if s.needs_video}
         assert win.act[b.action].isEnabled() == (b.available and b.action not in needs_video)
     html = keymap.sheet_html()
     for text in ("Shift+→", "Next uncertain frame", "Ctrl+Shift+Z", "Alt+M", "coming soon", "Right click"):
@@ -519,8 +519,10 @@ def test_cancel_keeps_the_finished_windows(qtbot, win, video, checkpoint):
     done = win.doc.run.frames_done
     assert 0 < done < N and done % 3 == 0
     assert not win.doc.run.complete and win.doc.tracks
-    for t in win.doc.tracks:
+    for t in win.doc.prediction.tracks:  # the run's own output: a mask (maybe empty) on every frame done
         assert all(m is not None for m in t.masks[:done]) and all(m is None for m in t.masks[done:])
+    for t in win.doc.tracks:  # the project's tracks (empty masks dropped): nothing past the frames done
+        assert all(m is None for m in t.masks[done:])
     assert "Cancelled" in win.statusBar().currentMessage()
     lanes = win.timeline.lane_image()
     assert (lanes[:, done:, :3] == np.array([44, 46, 51])).all()  # nothing drawn past the frames done

@@ -25,13 +25,35 @@ _MAX_VISIBLE_LANES_PX = 16  # lanes never get shorter than the font when there i
 @dataclass
 class Lane:
     """One track's lane. presence: bool (N,); scores: float (N,) in [0, 1] or None (present frames drawn at
-    full colour); label: text on the left axis (e.g. "3 person")."""
+    full colour); label: text on the left axis (e.g. "3 person"); marks: uint8 (N,) or None, MARK_EDITED where a
+    human made the mask, MARK_ASSIST where an assist tool did, MARK_LOCKED where the frame is locked (drawn as a
+    strip along the lane's bottom edge: white, cyan, amber)."""
 
     track_id: int
     color: RGB
     presence: np.ndarray
     scores: np.ndarray | None = None
     label: str = ""
+    marks: np.ndarray | None = None
+
+
+MARK_NONE, MARK_EDITED, MARK_ASSIST, MARK_LOCKED = 0, 1, 2, 3
+_MARK_RGBA = np.array([(0, 0, 0, 0), (255, 255, 255, 235), (80, 220, 255, 235), (255, 190, 40, 255)], np.uint8)
+_MARK_NAMES = {MARK_EDITED: "human-edited", MARK_ASSIST: "assisted", MARK_LOCKED: "locked"}
+_MARK_ROWS = 4  # each lane is drawn 4 rows high in the marks image; the bottom row carries the marks
+
+
+def marks_image(num_frames: int, lanes: list[Lane]) -> np.ndarray | None:
+    """uint8 RGBA (len(lanes) * 4, num_frames, 4), transparent but for the marks strip; None when no lane has
+    marks (then nothing is uploaded)."""
+    if not any(ln.marks is not None and np.any(ln.marks) for ln in lanes):
+        return None
+    codes = np.zeros((len(lanes) * _MARK_ROWS, num_frames), np.uint8)
+    for i, ln in enumerate(lanes):
+        if ln.marks is not None:
+            m = np.asarray(ln.marks, np.uint8)[:num_frames]
+            codes[i * _MARK_ROWS + _MARK_ROWS - 1, : m.size] = m
+    return _MARK_RGBA[codes]
 
 
 def lanes_image(num_frames: int, lanes: list[Lane]) -> np.ndarray:
@@ -165,6 +187,9 @@ class Timeline(QWidget):
 
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image_item)
+        self.marks_item = pg.ImageItem(axisOrder="row-major")
+        self.marks_item.setZValue(3)
+        self.plot.addItem(self.marks_item)
         self._separators = pg.PlotCurveItem(pen=pg.mkPen(BACKGROUND, width=2), connect="pairs")
         self._separators.setZValue(5)
         self.plot.addItem(self._separators)
@@ -227,8 +252,15 @@ class Timeline(QWidget):
                 lanes_image(self._num_frames, self._lanes), autoLevels=False, levels=None
             )
             self.image_item.setRect(QRectF(0, 0, self._num_frames, n))
+            marks = marks_image(self._num_frames, self._lanes)
+            if marks is None:
+                self.marks_item.clear()
+            else:
+                self.marks_item.setImage(marks, autoLevels=False, levels=None)
+                self.marks_item.setRect(QRectF(0, 0, self._num_frames, n))
         else:
             self.image_item.clear()
+            self.marks_item.clear()
         self._axis.labels = [ln.label or str(ln.track_id) for ln in self._lanes]
         self._axis.picture = None
         self._axis.update()
@@ -372,6 +404,8 @@ class Timeline(QWidget):
             what = f"score {float(lane.scores[frame]):.2f}"
         else:
             what = "present"
+        if lane.marks is not None and frame < len(lane.marks) and lane.marks[frame] in _MARK_NAMES:
+            what += f" · {_MARK_NAMES[int(lane.marks[frame])]}"
         self._readout.setText(f"frame {frame} · {name} · {what}")
         self._readout.adjustSize()
         self._readout.move(self.width() - self._readout.width() - 24, 4)

@@ -81,7 +81,7 @@ def import_prediction(doc: ProjectDocument, pred: VideoPrediction, run: str = ""
         atoms += ops.delete_track(doc, tid).atoms
     tracks = [(t.id if t.id >= 1 else None,
                pred.categories[t.category_id - 1] if 1 <= t.category_id <= len(pred.categories)
-               else f"class {t.category_id}", None, float(t.score), t.masks)
+               else f"class {t.category_id}", t.category_id, float(t.score), t.masks)
               for t in pred.tracks if any(m is not None and rle_ops.area(m) > 0 for m in t.masks)]
     imported = _import_edit(doc, tracks, prov, "", path, free=set(removed))
     return Edit(f"model run {detail}", tuple(atoms) + imported.atoms)

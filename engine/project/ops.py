@@ -305,13 +305,20 @@ def fill_holes(doc: ProjectDocument, tid: int, frame: int) -> Edit:
                     description=f"fill holes of track {tid} on frame {frame}")
 
 
-def combine(description: str, edits: Iterable[Edit]) -> Edit:
-    """Several edits as one undo step (they must have been computed in sequence on a scratch copy, or touch
-    disjoint tracks)."""
-    atoms: list = []
-    for e in edits:
-        atoms += e.atoms
-    return Edit(description, tuple(atoms))
+def sequence(doc: ProjectDocument, description: str, *makers) -> Edit:
+    """Several dependent operations as ONE edit (a stroke that first creates its track, a merge that relabels):
+    each maker(doc) -> Edit is computed on the document as the previous ones left it, silently, and everything
+    is rolled back before returning, so the document is unchanged and the caller applies the result once."""
+    applied: list[Edit] = []
+    try:
+        for make in makers:
+            e = make(doc)
+            doc.apply(e, notify=False)
+            applied.append(e)
+    finally:
+        for e in reversed(applied):
+            doc.apply(e.inverse(), notify=False)
+    return Edit(description, tuple(a for e in applied for a in e.atoms))
 
 
 # ---------------------------------------------------------------- edits as JSON (the `project apply` lines)
