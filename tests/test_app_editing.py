@@ -229,3 +229,45 @@ def test_project_file_with_a_moved_video(qtbot, win, tmp_path, synth):
     assert w.editing.pdoc.category_by_name("dog") is not None and w.editing.pdoc.tracks
     assert "work.svproj" in w.windowTitle()
     w.close()
+
+
+def test_merge_split_swap_and_classes_from_the_window(qtbot, win, synth):
+    video = synth / "JPEGImages" / Dataset.from_folder(synth).videos[0].name
+    assert win.open_video(video)
+    ed = win.editing
+    pd = ed.pdoc
+    ed.add_category("car")
+    ed.add_category("dog")
+    a = ed.new_track("car")
+    for f in range(0, 6):
+        win.seek(f)
+        m = np.zeros((96, 160), bool)
+        m[10:20, 10 + f:30 + f] = True
+        ed.paint(m, erase=False)
+    win.view.select(None)
+    b = ed.new_track("dog")
+    for f in range(4, 10):
+        win.seek(f)
+        m = np.zeros((96, 160), bool)
+        m[50:60, 40:60] = True
+        ed.paint(m, erase=False)
+    before = pd.snapshot()
+    win.seek(5)
+    win.view.select(a)
+    assert ed.swap(b)  # identities from frame 5 on
+    assert pd.tracks[a].frames() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] and pd.tracks[b].frames() == [4, 5]
+    win.act["undo"].trigger()
+    assert pd.snapshot() == before
+    win.view.select(a)
+    assert ed.merge(b, prefer="track")  # M: a into b, a's masks win on 4 and 5
+    assert a not in pd.tracks and pd.tracks[b].frames() == list(range(10)) and win.view.selected == b
+    win.seek(6)
+    new = ed.split()  # Alt+M at frame 6
+    assert pd.tracks[b].frames() == list(range(6)) and pd.tracks[new].frames() == [6, 7, 8, 9]
+    assert ed.delete_category("dog", "reassign", "car")
+    assert {pd.category_name(t.category_id) for t in pd.tracks.values()} == {"car"}
+    win.view.select(new)
+    assert win.prop_labels["class"].text() == "car"  # the properties panel shows what the document holds
+    for _ in range(3):
+        win.act["undo"].trigger()
+    assert pd.snapshot() == before
