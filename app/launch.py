@@ -13,6 +13,32 @@ import time
 from pathlib import Path
 
 DEMO_VIDEO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "demo.mp4"
+# The window's size bounds (--size): under 320x240 the docks cannot lay out; past 16384 px a side Qt cannot
+# allocate the backing store (it aborted with status 134 before this check).
+MIN_SIZE, MAX_SIDE = (320, 240), 16384
+
+
+class BadArgument(ValueError):
+    """A command-line value the window cannot use: `error: <flag>: <problem>`, exit status 2."""
+
+    def __init__(self, flag: str, problem: str):
+        super().__init__(f"{flag}: {problem}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1600x1000' (also 'X', '*' or spaces around) -> (1600, 1000); BadArgument when it is not WxH or out of
+    bounds (MIN_SIZE .. MAX_SIDE)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d{1,9})\s*[xX*×]\s*(\d{1,9})\s*", text or "")
+    if m is None:
+        raise BadArgument("--size", f"must look like WIDTHxHEIGHT (e.g. 1600x1000), got {text!r}")
+    w, h = int(m.group(1)), int(m.group(2))
+    if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
+        raise BadArgument("--size", f"{w}x{h} is too small (at least {MIN_SIZE[0]}x{MIN_SIZE[1]})")
+    if max(w, h) > MAX_SIDE:
+        raise BadArgument("--size", f"{w}x{h} is too large (at most {MAX_SIDE} px a side)")
+    return w, h
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def launch(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        size = parse_size(args.size) if args.size is not None else None
+    except BadArgument as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.screenshot and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("DISPLAY") \
             and sys.platform.startswith("linux") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -55,9 +86,8 @@ def launch(argv: list[str] | None = None) -> int:
     win = MainWindow()
     if args.screenshot:
         win.show_message_boxes = False  # messages go to the status bar (and the log), never block the exit
-    if args.size:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-        win.resize(w, h)
+    if size is not None:
+        win.resize(*size)
     if args.checkpoint:
         win.set_checkpoint(str(Path(args.checkpoint).resolve()))
     win.show()
