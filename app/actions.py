@@ -149,6 +149,9 @@ class Actions:
             self._tool_group.addAction(self.act[aid])
             self.act[aid].triggered.connect(lambda _c=False, tool=tool: view.set_tool(tool))
         self.act["click_tool"].setEnabled(False)
+        by_tool = {tool: aid for aid, tool in TOOLS.items()}
+        # The checked tool button follows the view state, whoever set it (a key, N starting the brush, a test).
+        view.events.tool.connect(lambda tool: tool in by_tool and self.act[by_tool[tool]].setChecked(True))
 
     def _make(self, aid: str) -> QAction:
         spec = _SPECS.get(aid, ActionSpec(aid))
