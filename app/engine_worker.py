@@ -50,6 +50,7 @@ class InferJob:
     internals: bool = True
     window: int | None = None
     tag: str = "main"          # who asked: "main", "compare:0", ... (for logs)
+    max_side: int = 0          # cap on the long side the network sees (0: the checkpoint's own test size)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class QueryMasksJob:
     start: int
     end: int
     tag: str = "query_masks"
+    max_side: int = 0          # as the run's InferJob.max_side, so the window is re-run at the same size
 
 
 Job = InferJob | QueryMasksJob
@@ -343,6 +345,8 @@ class EngineWorker(QObject):
         cfg.mode = job.mode
         if job.window:
             cfg.window = int(job.window)
+        if job.max_side > 0 and not 0 < cfg.max_size <= job.max_side:
+            cfg.max_size = int(job.max_side)
         self._send(handle, "started", f"Running {Path(job.checkpoint).name} on {Path(job.video).name}")
         t0 = time.perf_counter()
 
@@ -370,6 +374,8 @@ def _query_masks(worker: EngineWorker, job: QueryMasksJob) -> dict[int, list[dic
     model, meta = worker.load_model(job.checkpoint, device)
     cfg = infer_config_for(meta)
     cfg.device = device
+    if job.max_side > 0 and not 0 < cfg.max_size <= job.max_side:
+        cfg.max_size = int(job.max_side)
     with VideoReader(job.video, cache_size=max(2, job.end - job.start + 1)) as reader:
         chunk = [np.asarray(reader[i]) for i in range(job.start, job.end)]
         size = (int(reader.height), int(reader.width))
