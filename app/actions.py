@@ -72,8 +72,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("rename_class", lambda w: w.editing.rename_category(), "Rename class…", needs_video=True),
     ActionSpec("recolour_class", lambda w: w.editing.recolour_category(), "Recolour class…", needs_video=True),
     ActionSpec("delete_class", lambda w: w.editing.delete_category(), "Delete class…", needs_video=True),
-    ActionSpec("accept", lambda w: w.editing.accept()),
-    ActionSpec("reject", lambda w: w.editing.reject()),
+    ActionSpec("accept", lambda w: w.assist.accept() or w.editing.accept()),
+    ActionSpec("reject", lambda w: w.assist.clear() or w.editing.reject()),
+    ActionSpec("propagate_forward", lambda w: w.assist.propagate(+1), needs_video=True),
+    ActionSpec("propagate_back", lambda w: w.assist.propagate(-1), needs_video=True),
+    ActionSpec("assist_settings", lambda w: w.assist.settings_dialog(), "Assist settings (SAM 2)…"),
     ActionSpec("brush_smaller", lambda w: w.editing.brush_smaller()),
     ActionSpec("brush_larger", lambda w: w.editing.brush_larger()),
     ActionSpec("quit", lambda w: w.close()),
@@ -107,8 +110,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("brush", checkable=True),
     ActionSpec("eraser", checkable=True),
     ActionSpec("polygon", checkable=True),
-    ActionSpec("click_tool", title="Click", tip="Click to segment (SAM 2 / GrabCut) — coming in a later version",
-               checkable=True),
+    ActionSpec("click_tool", title="Click", tip="Click to segment: left click adds, right click removes, drag a "
+               "box; Enter accepts, Esc drops (SAM 2 when a checkpoint is set, else GrabCut)", checkable=True),
 )
 
 # Menu layouts: action ids, None = separator, "@name" = a slot the window fills (a submenu or dock toggles).
@@ -123,7 +126,7 @@ MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("&View", ("toggle_overlays", "fit_view", None, "@docks", None, "reset_layout")),
     ("&Navigate", ("play", None, "next_frame", "prev_frame", "jump_forward", "jump_back", "first_frame",
                    "last_frame", None, "next_event", "prev_event", "next_uncertain")),
-    ("&Engine", ("run", "cancel", None, "choose_checkpoint", "@bundled")),
+    ("&Engine", ("run", "cancel", None, "choose_checkpoint", "@bundled", None, "assist_settings")),
     ("&Help", ("shortcuts", "about")),
 )
 MAIN_TOOLBAR: tuple[str | None, ...] = ("open", None, "run", "cancel", None, "@engine")
@@ -148,7 +151,6 @@ class Actions:
         for aid, tool in TOOLS.items():
             self._tool_group.addAction(self.act[aid])
             self.act[aid].triggered.connect(lambda _c=False, tool=tool: view.set_tool(tool))
-        self.act["click_tool"].setEnabled(False)
         by_tool = {tool: aid for aid, tool in TOOLS.items()}
         # The checked tool button follows the view state, whoever set it (a key, N starting the brush, a test).
         view.events.tool.connect(lambda tool: tool in by_tool and self.act[by_tool[tool]].setChecked(True))

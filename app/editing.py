@@ -30,7 +30,7 @@ from engine.types import VideoPrediction
 from widgets.edit_tools import CanvasTools, polygon_mask
 from widgets.video_canvas import VideoCanvas
 
-EDIT_TOOLS = ("brush", "eraser", "polygon")
+EDIT_TOOLS = ("brush", "eraser", "polygon", "click")
 VIEW_SAVE_DELAY_MS = 800  # the frame and selection are written to the project this long after they settle
 
 

@@ -67,7 +67,41 @@ class QueryMasksJob:
     max_side: int = 0          # as the run's InferJob.max_side, so the window is re-run at the same size
 
 
-Job = InferJob | QueryMasksJob
+@dataclass
+class AssistJob:
+    """Answer a click / box prompt for object `obj` on `frame` with `tool` ("sam2", "grabcut"). Result: the
+    proposed HxW bool mask (not yet in the project: the user accepts it with Enter)."""
+
+    video: str
+    tool: str
+    frame: int
+    obj: int
+    points: list[tuple[float, float]]
+    labels: list[int]
+    box: tuple[float, float, float, float] | None = None
+    sam2: dict | None = None     # {"size": ..., "checkpoint": ...} for tool "sam2"
+    device: str = "cpu"
+    tag: str = "assist"
+
+
+@dataclass
+class PropagateJob:
+    """Carry the masks `seeds` (object -> RLE on `start`) through the video in `direction` with `tool` ("sam2",
+    "flow"); frames in `locked[obj]` are never touched and end that object's run. Partial results: (frame,
+    {obj: RLE}) per frame; the result (finished or cancelled): {obj: {frame: RLE}} of every frame done."""
+
+    video: str
+    tool: str
+    start: int
+    direction: int
+    seeds: dict[int, dict]
+    locked: dict[int, list[int]]
+    sam2: dict | None = None
+    device: str = "cpu"
+    tag: str = "propagate"
+
+
+Job = InferJob | QueryMasksJob | AssistJob | PropagateJob
 
 
 class JobOutcome(enum.Enum):
@@ -227,6 +261,8 @@ class EngineWorker(QObject):
         self._pending: set[JobHandle] = set()   # queued or running; guarded by _lock
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str, float], LoadedModel] = {}
+        self._assist: tuple[tuple, Any] | None = None  # (key, session): the one open assist session
+        self._sam2: tuple[tuple, Any] | None = None    # (key, Sam2Model): the loaded SAM 2
         self.info: dict = {}
         self.busy_job: JobHandle | None = None
         self._event.connect(self._deliver)
@@ -293,6 +329,10 @@ class EngineWorker(QObject):
                 self.busy_job = handle
                 if isinstance(job, QueryMasksJob):
                     self._run_query_masks(handle)
+                elif isinstance(job, AssistJob):
+                    self._run_assist(handle)
+                elif isinstance(job, PropagateJob):
+                    self._run_propagate(handle)
                 else:
                     self._run_infer(handle)
             except InputError as e:
@@ -327,6 +367,70 @@ class EngineWorker(QObject):
             self._models[key] = LoadedModel(model, dict(meta or {}))
             self.model_loaded.emit(str(p), _plain_meta(meta))
         return self._models[key]
+
+    # ------------------------------------------------------------ assist (engine/assist)
+    def assist_session(self, video: str, tool: str, sam2: dict | None, device: str):
+        """The open assist session for (video, tool, SAM 2 settings), made when another is asked for. One at a
+        time: a SAM 2 session holds image features and memory, so the old one is closed first. Worker only."""
+        from engine.assist import open_session
+        from engine.data.video import VideoReader
+
+        key = (video, tool, tuple(sorted((sam2 or {}).items())), device)
+        if self._assist is not None and self._assist[0] == key:
+            return self._assist[1]
+        if self._assist is not None:
+            self._assist[1].close()
+            self._assist = None
+        model = None
+        if tool == "sam2":
+            from engine.assist.sam2_tool import Sam2Config, Sam2Model
+
+            mkey = (tuple(sorted((sam2 or {}).items())), device)
+            if self._sam2 is None or self._sam2[0] != mkey:
+                self._sam2 = (mkey, Sam2Model(Sam2Config(device=device, **(sam2 or {}))))
+            model = self._sam2[1]
+        reader = VideoReader(video, cache_size=8)
+        session = open_session(tool, reader, sam2=model)
+        self._assist = (key, session)
+        return session
+
+    def _run_assist(self, handle: JobHandle) -> None:
+        job: AssistJob = handle.job
+        self._send(handle, "started", f"{job.tool}: segmenting frame {job.frame}")
+        session = self.assist_session(job.video, job.tool, job.sam2, job.device)
+        mask = session.add_prompt(job.frame, job.obj, points=job.points or None, labels=job.labels or None,
+                                  box=job.box)
+        self._send(handle, "finished", np.asarray(mask, bool))
+
+    def _run_propagate(self, handle: JobHandle) -> None:
+        from engine.data import masks as rle
+
+        job: PropagateJob = handle.job
+        session = self.assist_session(job.video, job.tool, job.sam2, job.device)
+        for obj, seed in job.seeds.items():
+            session.set_mask(job.start, obj, rle.decode(seed))
+            session.unlock(obj, range(session.num_frames))
+            session.lock(obj, job.locked.get(obj, []))
+        total = (session.num_frames - 1 - job.start) if job.direction > 0 else job.start
+        self._send(handle, "started", f"{job.tool}: propagating {'forward' if job.direction > 0 else 'backward'}"
+                                      f" from frame {job.start}")
+        done: dict[int, dict[int, dict]] = {obj: {} for obj in job.seeds}
+        t0 = time.perf_counter()
+        run = session.propagate(job.start, job.direction, objects=list(job.seeds))
+        n = 0
+        for frame, masks in run:
+            n += 1
+            enc = {obj: rle.encode(m) for obj, m in masks.items()}
+            for obj, r in enc.items():
+                done[obj][frame] = r
+            self._send(handle, "partial", (frame, enc))
+            elapsed = time.perf_counter() - t0
+            self._send(handle, "progress", Progress(n, max(total, n), elapsed / n * max(total - n, 0)))
+            if handle.cancel_requested:
+                run.close()  # the session keeps what it yielded; so do we
+                self._send(handle, "cancelled", done)
+                return
+        self._send(handle, "finished", done)
 
     def _run_query_masks(self, handle: JobHandle) -> None:
         job = handle.job

@@ -48,8 +48,8 @@ KEYMAP: tuple[Binding, ...] = (
     Binding("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit"),
     Binding("accept", "Accept the current object", ("Return",), "Edit"),
     Binding("reject", "Cancel the current object", ("Esc",), "Edit"),
-    Binding("propagate_forward", "Propagate forward", ("Ctrl+Right",), "Edit", available=False),
-    Binding("propagate_back", "Propagate backward", ("Ctrl+Left",), "Edit", available=False),
+    Binding("propagate_forward", "Propagate forward", ("Ctrl+Right",), "Edit"),
+    Binding("propagate_back", "Propagate backward", ("Ctrl+Left",), "Edit"),
     Binding("brush", "Brush", ("B",), "Tools"),
     Binding("eraser", "Eraser", ("E",), "Tools"),
     Binding("polygon", "Polygon", ("P",), "Tools"),
@@ -66,6 +66,9 @@ KEYMAP: tuple[Binding, ...] = (
 MOUSE: tuple[tuple[str, str], ...] = (
     ("Positive click (assist)", "Left click"),
     ("Negative click (assist)", "Right click"),
+    ("Box prompt (assist)", "Left drag with the Click tool"),
+    ("Brush / eraser stroke", "Left drag with the Brush / Eraser"),
+    ("Polygon vertex / remove last", "Left click / right click with the Polygon; Enter closes"),
     ("Zoom", "Mouse wheel"),
     ("Pan", "Drag with the middle or right button"),
 )

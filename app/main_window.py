@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from app import keymap
 from app.actions import MAIN_TOOLBAR, Actions
 from app.analysis import Analysis
+from app.assist import Assist
 from app.compare import RUN_FRAME, RUN_VIDEO, Comparison
 from app.document import Document, VideoRef
 from app.editing import Editing
@@ -139,6 +140,9 @@ class MainWindow(QMainWindow):
         self.runs.run_finished.connect(self._on_run_finished)
         self.editing = Editing(self, self.doc, self.view, self.canvas, self.status, self.runs.is_running)
         self.editing.session.saved_changed.connect(lambda ok: self.setWindowModified(not ok))
+        self.assist = Assist(self, self.doc, self.view, self.editing, self.worker, self.status, self.settings,
+                             self.runs.device)
+        self.assist.busy_changed.connect(self._update_enabled)
 
         self._build_central()
         self._build_docks()
@@ -477,6 +481,7 @@ class MainWindow(QMainWindow):
     def cancel_run(self) -> None:
         self.runs.cancel()
         self.comparison.cancel()
+        self.assist.cancel()
 
     def is_busy(self) -> bool:
         return (self.runs.is_running() or bool(self.comparison.jobs()) or self.analysis.pending()
@@ -501,7 +506,7 @@ class MainWindow(QMainWindow):
         self.actions_.update_enabled(has_video)
         self.playback.set_enabled(has_video)
         self.act["run"].setEnabled(has_video and bool(self.checkpoint) and not running)
-        self.act["cancel"].setEnabled(running or bool(self.comparison.jobs()))
+        self.act["cancel"].setEnabled(running or bool(self.comparison.jobs()) or self.assist.run is not None)
         tip = "Run the model on the open video"
         if not has_video:
             tip = "Open a video first"

@@ -71,6 +71,17 @@ class Settings:
     def set_device(self, device: str) -> None:
         self.q.setValue("engine/device", device)
 
+    # ------------------------------------------------------------ assist (SAM 2)
+    def sam2_size(self) -> str:
+        return str(self.q.value("assist/sam2_size", "tiny") or "tiny")
+
+    def sam2_checkpoint(self) -> str:
+        return str(self.q.value("assist/sam2_checkpoint", "") or "")
+
+    def set_sam2(self, size: str, checkpoint: str) -> None:
+        self.q.setValue("assist/sam2_size", size)
+        self.q.setValue("assist/sam2_checkpoint", str(checkpoint or ""))
+
     def last_dir(self) -> str:
         return str(self.q.value("paths/last_dir", "") or "")
 

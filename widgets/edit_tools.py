@@ -13,12 +13,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPen
-from PySide6.QtWidgets import QGraphicsEllipseItem
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsRectItem
 
 from widgets.colors import RGB
 from widgets.video_canvas import VideoCanvas
 
-TOOLS = ("select", "brush", "eraser", "polygon")
+TOOLS = ("select", "brush", "eraser", "polygon", "click")
+BOX_MIN_PX = 5  # a left drag longer than this (screen pixels) is a box prompt, shorter is a click
 MIN_BRUSH, MAX_BRUSH = 1, 400
 
 
@@ -29,11 +30,15 @@ class CanvasTools(QObject):
       stroke_finished(footprint, erase): a brush or eraser stroke ended; footprint is a bool (H, W) array.
       polygon_finished(points): the polygon was closed (Enter or a click on its first vertex); (N, 2) float
           array of image (x, y) vertices, N >= 3.
+      prompt_point(x, y, positive): the click tool's left (positive) or right (negative) click, image coords.
+      prompt_box(x0, y0, x1, y1): the click tool's left drag.
       tool_changed(name), brush_size_changed(size).
     """
 
     stroke_finished = Signal(object, bool)
     polygon_finished = Signal(object)
+    prompt_point = Signal(float, float, bool)
+    prompt_box = Signal(float, float, float, float)
     tool_changed = Signal(str)
     brush_size_changed = Signal(int)
 
@@ -61,6 +66,18 @@ class CanvasTools(QObject):
                                      symbolBrush=(255, 255, 255))
         self._poly.setZValue(26)
         canvas.view_box.addItem(self._poly, ignoreBounds=True)
+        self._press: tuple[QPointF, float, float] | None = None  # click tool: where the left button went down
+        self._box = QGraphicsRectItem()
+        self._box.setPen(pen)
+        self._box.setZValue(26)
+        self._box.hide()
+        canvas.view_box.addItem(self._box, ignoreBounds=True)
+        self._prompts = pg.ScatterPlotItem(size=11, pxMode=True)
+        self._prompts.setZValue(27)
+        canvas.view_box.addItem(self._prompts, ignoreBounds=True)
+        self._proposal = pg.ImageItem(axisOrder="row-major")
+        self._proposal.setZValue(19)
+        canvas.view_box.addItem(self._proposal, ignoreBounds=True)
         canvas.viewport.installEventFilter(self)
 
     # ------------------------------------------------------------ state
@@ -208,6 +225,62 @@ class CanvasTools(QObject):
         b = self.canvas.map_image_to_widget(1, 0)
         return abs(b.x() - a.x())
 
+    # ------------------------------------------------------------ click tool: prompts and the proposal
+    def show_prompts(self, points: list[tuple[float, float]], labels: list[int],
+                     box: tuple[float, float, float, float] | None = None) -> None:
+        """Mark the prompts of the object being segmented: green + positive, red x negative, the box."""
+        spots = [{"pos": (x, y), "symbol": "+" if lab else "x",
+                  "brush": (60, 220, 90) if lab else (240, 70, 70), "pen": pg.mkPen(0, 0, 0)}
+                 for (x, y), lab in zip(points, labels, strict=True)]
+        self._prompts.setData(spots)
+        if box is None:
+            self._box.hide()
+        else:
+            x0, y0, x1, y1 = box
+            self._box.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            self._box.show()
+
+    def show_proposal(self, mask: np.ndarray | None, colour: RGB | None = None) -> None:
+        """Show a proposed mask (not yet accepted) with a hatched look; None clears it."""
+        if mask is None or not mask.any():
+            self._proposal.clear()
+            return
+        rgba = np.zeros((*mask.shape, 4), np.uint8)
+        rgba[mask] = (*(colour or self._colour), 120)
+        stripes = (np.add.outer(np.arange(mask.shape[0]), np.arange(mask.shape[1])) // 4) % 2 == 0
+        rgba[mask & stripes, 3] = 200
+        self._proposal.setImage(rgba, autoLevels=False, levels=None)
+        self._proposal.setRect(QRectF(0, 0, mask.shape[1], mask.shape[0]))
+
+    def clear_prompts(self) -> None:
+        self._prompts.setData([])
+        self._box.hide()
+        self._proposal.clear()
+
+    def _click_event(self, t, event, x: float, y: float) -> bool:
+        left, right = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
+        if t == QEvent.Type.MouseButtonPress and event.button() == right:
+            self.prompt_point.emit(x, y, False)
+            return True
+        if t == QEvent.Type.MouseButtonPress and event.button() == left:
+            self._press = (event.position(), x, y)
+            return True
+        if t == QEvent.Type.MouseMove and self._press is not None and event.buttons() & left:
+            _p0, x0, y0 = self._press
+            self._box.setRect(QRectF(min(x0, x), min(y0, y), abs(x - x0), abs(y - y0)))
+            self._box.setVisible((event.position() - _p0).manhattanLength() > BOX_MIN_PX)
+            return True
+        if t == QEvent.Type.MouseButtonRelease and event.button() == left and self._press is not None:
+            p0, x0, y0 = self._press
+            self._press = None
+            if (event.position() - p0).manhattanLength() > BOX_MIN_PX:
+                self.prompt_box.emit(min(x0, x), min(y0, y), max(x0, x), max(y0, y))
+            else:
+                self.prompt_point.emit(x, y, True)
+            return True
+        return t in (QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick) and \
+            event.button() in (left, right)
+
     # ------------------------------------------------------------ events
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
         if self._tool == "select" or self.canvas.frame is None:
@@ -219,6 +292,8 @@ class CanvasTools(QObject):
         p: QPointF = self.canvas.map_widget_to_image(event.position())
         x, y = p.x(), p.y()
         left = Qt.MouseButton.LeftButton
+        if self._tool == "click":
+            return self._click_event(t, event, x, y)
         if self._tool in ("brush", "eraser"):
             if t == QEvent.Type.MouseMove:
                 self._show_cursor(x, y)
