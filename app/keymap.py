@@ -70,7 +70,7 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("Brush / eraser stroke", "Left drag with the Brush / Eraser"),
     ("Polygon vertex / remove last", "Left click / right click with the Polygon; Enter closes"),
     ("Zoom", "Mouse wheel"),
-    ("Pan", "Drag with the middle or right button"),
+    ("Pan", "Drag with the middle button (any tool), or the left button with Select"),
 )
 
 _BY_ACTION = {b.action: b for b in KEYMAP}

@@ -121,7 +121,7 @@ def test_keymap_is_one_conflict_free_table(win):
         needs_video = {"run", "cancel"} | {s.id for s in ACTIONS if s.needs_video}
         assert win.act[b.action].isEnabled() == (b.available and b.action not in needs_video)
     html = keymap.sheet_html()
-    for text in ("Shift+→", "Next uncertain frame", "Ctrl+Shift+Z", "Alt+M", "coming soon", "Right click"):
+    for text in ("Shift+→", "Next uncertain frame", "Ctrl+Shift+Z", "Alt+M", "Propagate forward", "Right click"):
         assert text in html
 
 
