@@ -1,0 +1,36 @@
+"""app/pane_masks.py: RLE decoded straight to every k-th row and column equals the full decode, subsampled."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.pane_masks import decode_subsampled, rle_counts
+from engine.data.masks import decode, encode
+
+
+def _shapes(h, w, seed):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = [np.zeros((h, w), bool), np.ones((h, w), bool)]
+    for _ in range(6):
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        ry, rx = rng.uniform(1, max(1.5, h / 2)), rng.uniform(1, max(1.5, w / 2))
+        m = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        m ^= rng.random((h, w)) < 0.02          # speckles: many short runs, long counts strings
+        out.append(m)
+    return out
+
+
+@pytest.mark.parametrize("h,w", [(720, 1280), (192, 320), (37, 53), (1, 9)])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 7])
+def test_decode_subsampled_equals_full_decode(h, w, k):
+    for m in _shapes(h, w, h * 31 + w):
+        rle = encode(m)
+        got = decode_subsampled(rle, k)
+        np.testing.assert_array_equal(got, decode(rle)[::k, ::k])
+
+
+def test_rle_counts_sum_to_the_pixels():
+    m = _shapes(64, 80, 5)[3]
+    cnt = rle_counts(encode(m)["counts"])
+    assert cnt.sum() == m.size and (cnt >= 0).all()
