@@ -65,10 +65,35 @@ def test_click_box_propagate_lock_undo_cancel(qtbot, tmp_path, synth):
     ious = [iou_matrix([pd.mask(tid, f).rle], [obj.segmentations[f]])[0, 0] for f in range(f0 + 1, f0 + 5)
             if obj.segmentations[f] is not None]
     assert np.mean(ious) > 0.5
-    w.act["undo"].trigger()  # the whole run is one step
+    first_run = pd.snapshot()
+    first_masks = {f: pd.mask(tid, f) for f in range(f0, f0 + 5)}
+
+    # Correct a middle frame with a click, propagate again from there: only the frames after it change.
+    mid = f0 + 2
+    w.seek(mid)
+    mm = decode(obj.segmentations[mid])
+    ys2, xs2 = np.nonzero(mm)
+    with qtbot.waitSignal(w.assist.proposal_changed, timeout=60_000):
+        drag(w.canvas, [(xs2.min() - 3, ys2.min() - 3), (xs2.max() + 3, ys2.max() + 3)])
+    w.act["accept"].trigger()
+    assert pd.mask(tid, mid).provenance.detail == "grabcut"
+    untouched = {f: pd.mask(tid, f) for f in (f0, f0 + 1)}
+    with qtbot.waitSignal(w.assist.propagated, timeout=120_000) as done:
+        w.act["propagate_forward"].trigger()
+    assert done.args[0] == 2  # frames mid+1, mid+2; the lock at f0+5 stops it again
+    assert {f: pd.mask(tid, f) for f in (f0, f0 + 1)} == untouched
+    assert pd.mask(tid, f0 + 3) != first_masks[f0 + 3] and pd.tracks[tid].frames() == list(range(f0, f0 + 5))
+    assert pd.is_locked(tid, f0 + 5) and pd.mask(tid, f0 + 5) is None
+    after_correction = pd.snapshot()
+    w.act["undo"].trigger()  # the second run is one step: back to the corrected middle frame
+    assert pd.mask(tid, mid).provenance.detail == "grabcut" and pd.snapshot() != after_correction
+    w.act["undo"].trigger()  # the correction
+    assert pd.snapshot() == first_run
+    w.act["undo"].trigger()  # the whole first run is one step too
     assert pd.snapshot() == before
 
     # Backward from f0, cancelled at once: whatever was done is kept, the window carries on.
+    w.seek(f0)
     handle = w.assist.propagate(-1)
     assert handle is not None
     with qtbot.waitSignal(w.assist.propagated, timeout=120_000) as done:
