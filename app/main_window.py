@@ -48,6 +48,7 @@ from app.editing import Editing
 from app.engine_worker import EngineWorker, JobHandle
 from app.ground_truth import GroundTruth, sidecar_for
 from app.playback import Playback
+from app.project_files import VIDEO_FILTER, ProjectFiles
 from app.run_controller import RunController, default_checkpoint
 from app.settings import Settings
 from app.status import Message, Status
@@ -61,7 +62,6 @@ from widgets.video_canvas import VideoCanvas
 
 __all__ = ["RUN_FRAME", "RUN_VIDEO", "MainWindow", "ShortcutSheet"]
 
-VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.ts *.mpg *.mpeg);;All files (*)"
 
 
 class ShortcutSheet(QDialog):
@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         self.assist = Assist(self, self.doc, self.view, self.editing, self.worker, self.status, self.settings,
                              self.runs.device)
         self.assist.busy_changed.connect(self._update_enabled)
+        self.files = ProjectFiles(self)
 
         self._build_central()
         self._build_docks()
@@ -342,91 +343,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(" — ".join(parts + ["SyncVIS Studio[*]"]))
         self.setWindowModified(not self.editing.session.saved)
 
-    # ============================================================ projects (app/editing.py does the edits)
+    # ============================================================ projects (app/project_files.py, app/editing.py)
     def open_project(self, path: str | Path, video: str | Path | None = None) -> bool:
-        """Open a project file and its video. A video that moved is looked for beside the project, then asked
-        for (`video` answers for scripts and tests) and checked to be the same video."""
-        from engine.project.project import Project, VideoMissing
-        from engine.project.store import ProjectError
-
-        try:
-            probe = Project.open(path, video, require_video=video is None)
-            found = probe.doc.video.path
-            probe.close()
-        except VideoMissing as e:
-            if not self.status.show_message_boxes:
-                self.show_message("Project video missing", str(e))
-                return False
-            QMessageBox.information(self, "Project video missing", f"{e}.")
-            chosen, _ = QFileDialog.getOpenFileName(self, f"Where is {Path(e.video.path).name}?",
-                                                    str(Path(path).parent), VIDEO_FILTER)
-            if not chosen:
-                return False
-            return self.open_project(path, chosen)
-        except (ProjectError, InputError) as e:
-            self.show_message("Cannot open project", str(e))
-            return False
-        return self.open_video(found, project=path)
-
-    def open_project_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", self.settings.last_dir(),
-                                              "SyncVIS projects (*.svproj);;All files (*)")
-        if path:
-            self.open_project(path)
+        return self.files.open_project(path, video)
 
     def new_project(self, video: str | Path, path: str | Path) -> bool:
-        """Make a project file for a video (File › New project) and open it."""
-        from engine.project.project import Project
-        from engine.project.store import ProjectError
-
-        try:
-            Project.create(path, video).close()
-        except (ProjectError, InputError) as e:
-            self.show_message("Cannot create project", str(e))
-            return False
-        return self.open_video(video, project=path)
-
-    def new_project_dialog(self) -> None:
-        video, _ = QFileDialog.getOpenFileName(self, "New project: choose its video", self.settings.last_dir(),
-                                               VIDEO_FILTER)
-        if not video:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "New project: save as", str(Path(video).with_suffix(".svproj")),
-                                              "SyncVIS projects (*.svproj)")
-        if path:
-            self.new_project(video, path)
-
-    def save_project_as_dialog(self) -> None:
-        from engine.project.store import ProjectError
-
-        if self.editing.session.project is None:
-            return
-        start = str(Path(self.doc.video.path).with_suffix(".svproj")) if self.doc.video else ""
-        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, "SyncVIS projects (*.svproj)")
-        if path:
-            try:
-                self.editing.session.save_as(path)
-            except ProjectError as e:
-                self.show_message("Cannot save project", str(e))
-            self._update_title()
-
-    def import_ytvis_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import YouTube-VIS", self.settings.last_dir(),
-                                              "YouTube-VIS JSON (*.json);;All files (*)")
-        if path:
-            self.editing.import_ytvis(path)
-
-    def export_dialog(self, kind: str) -> None:
-        stem = Path(self.doc.video.path).stem if self.doc.video else "export"
-        if kind == "davis":
-            folder = QFileDialog.getExistingDirectory(self, "Export DAVIS palette PNGs", self.settings.last_dir())
-            if folder:
-                self.editing.export_davis(folder)
-            return
-        name = f"{stem}-results.json" if kind == "results" else f"{stem}.json"
-        path, _ = QFileDialog.getSaveFileName(self, "Export YouTube-VIS", name, "YouTube-VIS JSON (*.json)")
-        if path:
-            self.editing.export_ytvis(path, results=kind == "results")
+        return self.files.new_project(video, path)
 
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
