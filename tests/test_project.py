@@ -408,3 +408,15 @@ def test_model_run_replaces_only_untouched_model_tracks(tmp_path):
     assert doc.mask(1, 0).provenance.detail.startswith("run 2") and doc.mask(4, 0).provenance.detail.startswith("run 2")
     doc.apply(edit.inverse())
     assert sorted(doc.track_ids()) == [1, 2, 3] and doc.mask(1, 0).provenance.detail.startswith("run 1")
+
+
+def test_snapshot_is_a_frozen_copy_another_process_can_open(tmp_path):
+    p = new_project(tmp_path)
+    replay(p, make_doc())
+    snap = p.doc.snapshot()
+    copy = p.snapshot(tmp_path / "frozen.svproj")
+    p.apply(ops.delete_track(p.doc, 1))  # work goes on in the original
+    q = Project.open(copy, require_video=False)  # not locked by the original
+    assert q.doc.snapshot() == snap
+    q.close()
+    p.close()

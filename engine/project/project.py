@@ -186,6 +186,16 @@ class Project:
         if first and self.on_saved_changed:
             self.on_saved_changed(False)
 
+    def snapshot(self, path: str | Path) -> Path:
+        """Write the document as it is now to a new project file and keep working here: a frozen copy for a job
+        in another process (fine-tuning), which cannot open this file while this project holds its lock."""
+        store = Store.create(path, self.doc.video)
+        try:
+            store.write_all(self.doc.categories.values(), self.doc.tracks.values(), tag="snapshot")
+        finally:
+            store.close()
+        return Path(path)
+
     def save_as(self, path: str | Path) -> Project:
         """Write everything to a new file and continue there (the old file keeps its last committed state)."""
         store = Store.create(path, self.doc.video)
