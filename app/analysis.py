@@ -7,18 +7,21 @@ prediction object and dropped with it, so no cache is keyed by `id(...)` (ids of
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDockWidget, QWidget
 
 from app import presenters
 from app.document import TRACKS, Document
 from app.engine_worker import EngineWorker, JobHandle, QueryMasksJob
+from app.run_controller import TEST_MAX_SIDE
 from app.track_views import TrackViews
 from app.view_state import FrameQuery, ViewState
 from engine import review
+from engine.data import masks as rle_masks
 from engine.data.masks import decode
 from engine.types import VideoPrediction
 from widgets.aggregation_view import AggregationView
@@ -49,7 +52,26 @@ class _Shown:
     frame: int = -1
 
 
+def motion_for_video(path: str, num_frames: int) -> review.MotionEvidence | None:
+    """The motion evidence of a video file (its own reader, so the GUI's cache is untouched); None when it
+    cannot be read."""
+    from engine.data.video import VideoReader
+
+    try:
+        with VideoReader(path, cache_size=2) as reader:
+            grey = []
+            for i, f in enumerate(reader):
+                if i >= num_frames:
+                    break
+                grey.append(review.small_grey(f))
+        return review.motion_from_grey(grey)
+    except Exception:  # noqa: BLE001 - the queue then ranks on the model's own cues
+        return None
+
+
 class Analysis(QObject):
+    _queue_ready = Signal(object, object, object)   # (prediction, items, motion), from the queue thread
+
     def __init__(self, parent: QWidget, doc: Document, view: ViewState, worker: EngineWorker,
                  device: Callable[[], str], frame_image: Callable[[int], object], tracks: TrackViews,
                  seek: Callable[[int], None], status: Callable[[str, int], None]):
@@ -64,7 +86,12 @@ class Analysis(QObject):
         self._queue_items: list[review.ReviewItem] = []
         self._fv_shown: _Shown | None = None
         self._agg_shown: _Shown | None = None
-        self._agg_reverse_at: _Shown | None = None
+        self._agg_reverse_at: tuple | None = None   # (track, frame, direction) shown
+        self._motion: tuple[str, int, review.MotionEvidence | None] | None = None   # (path, frames, evidence)
+        self._queue_thread: threading.Thread | None = None
+        self._queue_for: VideoPrediction | None = None   # the run the queue thread is ranking
+        self._queue_again = False
+        self._queue_ready.connect(self._on_queue_ready)
 
         for w in (self.review, self.frame_video, self.aggregation):
             w.frame_requested.connect(seek)
@@ -109,7 +136,8 @@ class Analysis(QObject):
             self.review.mark_visited(frame)
 
     def pending(self) -> bool:
-        return bool(self.cache.query_jobs)
+        """Query-mask jobs, or the review queue being ranked."""
+        return bool(self.cache.query_jobs) or self._queue_for is not None
 
     def abandon(self) -> None:
         """A new video: pending query-mask jobs go, cached masks with them."""
@@ -118,12 +146,67 @@ class Analysis(QObject):
         self.cache = RunCache(self.doc.prediction)
 
     # ------------------------------------------------------------ review queue
+    def motion(self) -> review.MotionEvidence | None:
+        """The open video's motion evidence when it has been computed (None before, or when unreadable)."""
+        v = self.doc.video
+        if v is None or self._motion is None or self._motion[:2] != (str(v.path), v.num_frames):
+            return None
+        return self._motion[2]
+
     def refresh_review_queue(self) -> None:
+        """Rank the frames of the document's run in a background thread (the queue fills in when done)."""
         pred = self.doc.prediction
-        self._queue_items = review.review_queue(pred) if pred is not None else []
-        self.review.set_items(presenters.queue_items(self._queue_items))
         if pred is None:
+            self._queue_items = []
+            self.review.set_items([])
             self.review.set_status("No review queue yet: run SyncVIS to rank uncertain frames")
+            return
+        if self._queue_for is not None:   # one at a time: rank again when the current one ends
+            self._queue_again = True
+            return
+        v = self.doc.video
+        key = (str(v.path), v.num_frames) if v is not None else None
+        known = self._motion[2] if self._motion is not None and self._motion[:2] == key else None
+        need_motion = key is not None and (self._motion is None or self._motion[:2] != key)
+        self._queue_for = pred
+        self.review.set_status("Ranking the frames by how likely the model is wrong there…")
+
+        def work() -> None:
+            motion = known
+            try:
+                if need_motion:
+                    motion = motion_for_video(*key)
+                items = review.review_queue(pred, motion)
+            except Exception as e:  # noqa: BLE001 - reported in the panel, never a crash
+                items = e
+            self._queue_ready.emit(pred, items, (key, motion) if need_motion else None)
+
+        self._queue_thread = threading.Thread(target=work, name="review-queue", daemon=True)
+        self._queue_thread.start()
+
+    def _on_queue_ready(self, pred: VideoPrediction, items, motion) -> None:
+        self._queue_for = None
+        if motion is not None:
+            (path, n), evidence = motion
+            self._motion = (path, n, evidence)
+        if self._queue_again or pred is not self.doc.prediction:
+            self._queue_again = False
+            self.refresh_review_queue()
+            return
+        if isinstance(items, Exception):
+            self._queue_items = []
+            self.review.set_items([])
+            self.review.set_status(f"The review queue could not be ranked: {items}")
+            return
+        self._queue_items = items
+        self.review.set_items(presenters.queue_items(items))
+        frame = self.view.frame
+        if any(it.frame == frame for it in items):
+            self.review.mark_visited(frame)
+
+    def queue(self) -> list[review.ReviewItem]:
+        """The ranked queue of the document's run (empty until ranked)."""
+        return list(self._queue_items)
 
     def next_uncertain(self) -> None:
         f = self.review.next_item(self.view.frame)
@@ -197,15 +280,36 @@ class Analysis(QObject):
             t = self.doc.track(tid)
             mass = review.aggregation_mass(pred, tid, "f2v")
             selected = review.selected_frame_queries_all(pred)
-            view.set_forward(mass, selected, f"track {tid} · video query {t.query}")
+            windows = [(w.start, w.end) for w in pred.windows]
+            view.set_forward(mass, selected, f"track {tid} · video query {t.query}", windows)
             self._agg_shown = _Shown(tid)
             self._agg_reverse_at = None
-        if view.direction == "reverse" and self._agg_reverse_at != _Shown(tid, frame):
+        at = (tid, frame, view.direction)
+        if self._agg_reverse_at != at:
             rev = review.reverse_weights(pred, tid, frame)  # reverse weights belong to one frame
-            if rev is not None:
+            if rev is not None and view.direction == "reverse":
                 view.set_reverse(rev[0], rev[1])
-            self._agg_reverse_at = _Shown(tid, frame)
+            view.set_highlight(self._track_frame_query(tid, frame, rev))
+            self._agg_reverse_at = at
         view.set_current_frame(frame)
+
+    def _track_frame_query(self, tid: int, frame: int, rev) -> int | None:
+        """The selected track's frame-level query on `frame`: the frame query whose mask overlaps the track's
+        mask most when the window's frame-query masks are known (a hovered query computed them), else the
+        frame query that drew the most from the track's video query at the last layer (video → frame), the
+        one the synchronisation tied to it. None without either."""
+        pred = self.doc.prediction
+        win = next((w for w in pred.windows if w.start <= frame < w.end), None)
+        masks = self.cache.for_window(win.start) if win is not None else None
+        mine = self.doc.track(tid)
+        rle = mine.masks[frame] if mine is not None and frame < len(mine.masks) else None
+        if masks is not None and masks.get(frame) and rle is not None and rle_masks.area(rle) > 0:
+            ious = rle_masks.iou_matrix(masks[frame], [rle])[:, 0]
+            if ious.size and float(ious.max()) > 0:
+                return int(ious.argmax())
+        if rev is not None and rev[0].size and float(rev[0][:, -1].max()) > 0:
+            return int(rev[0][:, -1].argmax())
+        return None
 
     # ------------------------------------------------------------ hovered frame query
     def _on_hover_query(self, fq: FrameQuery | None) -> None:
@@ -228,7 +332,7 @@ class Analysis(QObject):
             return
         cache = self.cache
         job = self.worker.submit(QueryMasksJob(str(self.doc.video.path), pred.checkpoint, self.device(),
-                                               win.start, win.end))
+                                               win.start, win.end, max_side=TEST_MAX_SIDE))
         cache.query_jobs[win.start] = job
         job.finished.connect(lambda masks: self._query_masks_done(cache, win.start, masks))
         job.failed.connect(lambda msg: cache.query_jobs.pop(win.start, None) and self.status(
@@ -248,5 +352,7 @@ class Analysis(QObject):
         cache.query_jobs.pop(start, None)
         if cache is self.cache:   # still the document's run
             cache.query_masks[start] = masks
+            self._agg_reverse_at = None   # the track's own frame query is known now
+            self.update_aggregation()
             if self.view.hover_query is not None:
                 self._show_query_mask(self.view.hover_query, masks)

@@ -6,10 +6,12 @@ a pane) and, while its checkpoint runs, its own `JobHandle`.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,17 +27,21 @@ from PySide6.QtWidgets import (
 
 from app.document import TRACKS, Document
 from app.engine_worker import EngineWorker, InferJob, JobHandle
-from app.presenters import overlays_for
+from app.pane_masks import decode_subsampled
+from app.presenters import frame_score
 from app.run_controller import RESOURCES, bundled_checkpoints, same_file
 from app.status import Status
 from app.view_state import ViewState
 from engine.types import VideoPrediction
+from widgets.colors import track_color
 from widgets.compare_view import CompareView
+from widgets.video_canvas import MaskOverlay
 
 # Compare sources that are not checkpoints: the two read-outs of the main run.
 RUN_VIDEO, RUN_FRAME = "run:video", "run:frame"
 OTHER = "__other__"
 _PANES = 3
+_SMALL_FRAMES = 96   # frames of reduced masks kept per pane (a few seconds of playback back and forth)
 
 
 @dataclass
@@ -47,6 +53,9 @@ class CompareSource:
     job: JobHandle | None = None           # its checkpoint running on this video
     ap: float | None = None
     error: str = ""
+    # (frame, step) -> [(track id, mask at 1/step)] of `small_of`: masks drawn at the pane's size
+    small: OrderedDict = field(default_factory=OrderedDict)
+    small_of: Document | None = None
 
     @property
     def is_readout(self) -> bool:
@@ -66,6 +75,8 @@ class Comparison(QObject):
         self._bottom_before: int | None = None  # bottom dock height before Compare enlarged it
 
         self.view_widget = CompareView(num_panes=_PANES)
+        for pane in self.view_widget._panes:   # small panes: a label that cannot sit clear of the others goes
+            pane.set_drop_colliding_labels(True)
         self.bar = QWidget()
         cb = QHBoxLayout(self.bar)
         cb.setContentsMargins(4, 2, 4, 2)
@@ -94,6 +105,7 @@ class Comparison(QObject):
 
         doc.subscribe(lambda name, _p: name == TRACKS and self.update_panes())
         view.events.frame.connect(lambda _f: self.update_panes())
+        view.events.selection.connect(lambda _t: self.update_panes())
         view.events.visibility.connect(self._on_visibility)
 
     def set_docks(self, dock: QDockWidget, timeline: QDockWidget) -> None:
@@ -173,11 +185,25 @@ class Comparison(QObject):
             if before is not None and timeline.isVisible() and not timeline.isFloating():
                 QTimer.singleShot(0, lambda: w.resizeDocks([timeline], [before], Qt.Orientation.Vertical))
             return
-        if dock.height() < w.height() * 0.35 and not dock.isFloating():
-            self._bottom_before = dock.height()
-            w.resizeDocks([dock], [int(w.height() * 0.45)], Qt.Orientation.Vertical)
+        want = self._fill_height()
+        if abs(dock.height() - want) > 24 and not dock.isFloating():
+            if self._bottom_before is None:
+                self._bottom_before = dock.height()
+            w.resizeDocks([dock], [want], Qt.Orientation.Vertical)
         self.update_panes()
         QTimer.singleShot(60, self.view_widget.fit_view)
+
+    def _fill_height(self) -> int:
+        """The dock height at which the side-by-side panes are filled by the video's frames (its aspect, the
+        dock's width shared by the panes, plus the source bar and the dock's title), within 25-55 % of the
+        window."""
+        w = self.window
+        v = self.doc.video
+        aspect = (v.width / max(v.height, 1)) if v is not None else 16 / 9
+        n = max(1, len(self.sources))
+        pane_w = max(120, (self.dock.width() - 4 * (n - 1)) / n)
+        want = int(pane_w / aspect) + self.bar.sizeHint().height() + 30
+        return int(min(max(want, w.height() * 0.25), w.height() * 0.55))
 
     def _on_visibility(self, track_id: int | None) -> None:
         if track_id is None:
@@ -190,6 +216,7 @@ class Comparison(QObject):
         for s in self.sources:
             if not keep_checkpoints or s.is_readout:
                 s.doc, s.made_from, s.ap, s.error = None, None, None, ""
+                s.small.clear()
                 if not keep_checkpoints:
                     if s.job is not None:
                         s.job.cancel()
@@ -217,6 +244,9 @@ class Comparison(QObject):
     def _source_doc(self, s: CompareSource) -> Document | None:
         pred = self.doc.prediction
         if not s.is_readout:
+            if s.doc is None and s.job is None and pred is not None and pred.complete \
+                    and same_file(pred.checkpoint, s.key):
+                s.doc, s.ap, s.error = self._doc_of(pred), self.ap_of(pred), ""  # the model that just ran
             return s.doc
         if pred is None or self.doc.video is None:
             return None
@@ -278,12 +308,62 @@ class Comparison(QObject):
         self.status.show_message("Compare run failed", message)
 
     # ------------------------------------------------------------ drawing
+    def pane_step(self, shape: tuple[int, int]) -> int:
+        """Every how many pixels a pane draws the frame and masks: the pane shows the whole frame at 1/step or
+        more of its size, so drawing more is invisible (a 1280x720 frame in a 430 px pane: step 2)."""
+        pane = self.view_widget.pane(0)
+        h, w = shape
+        scale = min(pane.width() / max(w, 1), pane.height() / max(h, 1))
+        return max(1, int(1.0 / scale)) if scale > 0 else 1
+
+    def _small_masks(self, s: CompareSource, d: Document, frame: int, step: int) -> list[tuple[int, np.ndarray]]:
+        if s.small_of is not d:
+            s.small.clear()
+            s.small_of = d
+        key = (frame, step)
+        hit = s.small.get(key)
+        if hit is not None:
+            s.small.move_to_end(key)
+            return hit
+        out = []
+        for t in d.tracks:
+            rle = t.masks[frame] if frame < len(t.masks) else None
+            if rle is not None and rle.get("counts"):
+                m = decode_subsampled(rle, step)
+                if m.any():
+                    out.append((t.id, m))
+        s.small[key] = out
+        while len(s.small) > _SMALL_FRAMES:
+            s.small.popitem(last=False)
+        return out
+
+    def _overlays(self, s: CompareSource, d: Document, frame: int, step: int) -> list[MaskOverlay]:
+        """The pane's masks at 1/step; the main window's selected track is marked (and its label placed first)
+        in the panes whose track ids are the main run's (its video-level read-out, or its own checkpoint)."""
+        if not self.view.overlays_visible:
+            return []
+        main = self.doc.prediction
+        same_ids = s.key == RUN_VIDEO or (main is not None and d.prediction is main)
+        selected = self.view.selected if same_ids else None
+        out = []
+        for tid, m in self._small_masks(s, d, frame, step):
+            t = d.track(tid)
+            label = f"{d.category_name(t.category_id)} {frame_score(t, frame):.2f}"
+            out.append(MaskOverlay(tid, m, track_color(tid), label, selected=tid == selected))
+        out.sort(key=lambda o: o.selected)
+        return out
+
     def update_panes(self) -> None:
         if not self.sources or self.dock is None or not self.dock.isVisible():
             return
         frame = self.view.frame
         img = self.frame_image(frame) if self.doc.video is not None and frame >= 0 else None
-        shows = lambda _tid: self.view.overlays_visible  # noqa: E731 - a pane shows all its tracks or none
+        step = 1
+        if img is not None:
+            img = np.asarray(img)
+            step = self.pane_step(img.shape[:2])
+            if step > 1:
+                img = np.ascontiguousarray(img[::step, ::step])
         for i, s in enumerate(self.sources[: self.view_widget.num_panes]):
             d = self._source_doc(s)
             if img is None:
@@ -297,7 +377,7 @@ class Comparison(QObject):
                 elif s.is_readout:
                     note = "run SyncVIS first"
                 else:
-                    note = "press Run missing"
+                    note = "not run on this video yet: press Run missing"
                 self.view_widget.set_pane(i, f"{s.title} · {note}", img, [])
                 continue
-            self.view_widget.set_pane(i, s.title, img, overlays_for(d, frame, shows), s.ap)
+            self.view_widget.set_pane(i, s.title, img, self._overlays(s, d, frame, step), s.ap)

@@ -115,7 +115,9 @@ def properties(doc: Document, track_id: int | None, run_ap: float | None, frame:
 
 
 def queue_items(items: list[review.ReviewItem]) -> list[QueueItem]:
-    return [QueueItem(it.frame, it.score, list(it.kinds)) for it in items]
+    """The review queue's rows: the cue names (kinds, for the tips) and the reasons in words (the Why column,
+    its tooltip and the panel under the list)."""
+    return [QueueItem(it.frame, it.score, list(it.kinds), list(it.reasons)) for it in items]
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget
 
 from app import presenters
 from app.document import Document
@@ -23,6 +23,40 @@ log = logging.getLogger(__name__)
 class Message(NamedTuple):
     title: str
     text: str
+
+
+class Banner(QLabel):
+    """A note across the bottom of a widget (the canvas): visible, never modal, closed with its × link or when
+    the reason goes (a new video)."""
+
+    def __init__(self, host: QWidget):
+        super().__init__(host)
+        self.host = host
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setStyleSheet("QLabel { background: rgba(58, 44, 12, 235); color: #ffe3a3; border: 1px solid #c99a2e;"
+                           " border-radius: 4px; padding: 6px 10px; } a { color: #ffd36b; }")
+        self.linkActivated.connect(lambda _l: self.hide())
+        host.installEventFilter(self)
+        self.hide()
+
+    def set_note(self, html: str) -> None:
+        self.setText(f"{html} &nbsp;<a href='#close'>×&nbsp;close</a>")
+        self.setToolTip("")
+        self._place()
+        self.show()
+        self.raise_()
+
+    def _place(self) -> None:
+        w = max(120, self.host.width() - 24)
+        self.setFixedWidth(w)
+        self.setFixedHeight(self.heightForWidth(w))
+        self.move(12, max(0, self.host.height() - self.height() - 40))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
+        if obj is self.host and event.type() == QEvent.Type.Resize and self.isVisible():
+            self._place()
+        return False
 
 
 class Status(QObject):
@@ -55,6 +89,7 @@ class Status(QObject):
         for w in (self.frame_label, self.cursor_label, self.device_label, self.memory_label):
             sb.addPermanentWidget(w)
         sb.showMessage("Open a video (Ctrl+O) or drop one on the window", 0)
+        self._banner: Banner | None = None
 
         self.mem_timer = QTimer(self)
         self.mem_timer.timeout.connect(self.update_memory)
@@ -81,6 +116,24 @@ class Status(QObject):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.last_message_box = box
         box.open()
+
+    def show_banner(self, html: str) -> None:
+        """A standing, non-blocking note over the bottom of the canvas (the status bar when there is none)."""
+        host = getattr(self.window, "canvas", None)
+        if host is None:
+            self.show(html, 30000)
+            return
+        if self._banner is None or self._banner.host is not host:
+            self._banner = Banner(host)
+        self._banner.set_note(html)
+
+    def hide_banner(self) -> None:
+        if self._banner is not None:
+            self._banner.hide()
+
+    def banner_text(self) -> str:
+        """The banner's text when it shows, else ''."""
+        return self._banner.text() if self._banner is not None and self._banner.isVisible() else ""
 
     # ------------------------------------------------------------ the running job
     def show_job(self, text: str) -> None:

@@ -358,10 +358,14 @@ def test_run_engine_fills_every_view(ran, qtbot):
 
 def test_review_queue_and_u_key(ran, qtbot):
     win, pred = ran
-    expected = sorted(review.review_queue(pred), key=lambda it: (-it.score, it.frame))
+    wait_until(lambda: not win.analysis.pending())  # the queue is ranked off the GUI thread, with the motion cue
+    assert win.analysis.motion() is not None
+    expected = sorted(review.review_queue(pred, win.analysis.motion()), key=lambda it: (-it.score, it.frame))
     assert [it.frame for it in win.review.items()] == [it.frame for it in expected]
+    assert [it.details for it in win.review.items()] == [it.reasons for it in expected]  # reasons in words
     if expected:
         win.analysis.refresh_review_queue()  # a fresh queue: U starts from the top, skipping frames already seen
+        wait_until(lambda: not win.analysis.pending())
         ranked = [it.frame for it in expected]
         start = next((f for f in range(N) if f not in ranked), ranked[0])
         win.seek(start)

@@ -114,12 +114,16 @@ class FrameVideoView(QWidget):
         self._cursor = pg.InfiniteLine(pos=0, angle=90, movable=False, pen=pg.mkPen(CURSOR, width=1.2))
         self.plot.addItem(self._cursor, ignoreBounds=True)
 
-        # The legend sits above the plot, never over the curves.
-        legend = QLabel(
-            f"<span style='color:{hex_color(VIDEO_PEN)}'>━━ video-level score</span>&nbsp;&nbsp;&nbsp;"
-            f"<span style='color:{hex_color(FRAME_PEN)}'>━━ frame-level score</span>&nbsp;&nbsp;&nbsp;"
-            f"<span style='color:{hex_color(IOU_PEN)}'>╌╌ IoU(video mask, frame mask)</span>"
-        )
+        # The legend sits above the plot, never over the curves, and wraps between its three entries (never
+        # inside one) so that nothing is clipped at the default dock width (about 400 px).
+        entries = [(VIDEO_PEN, "━━", "video-level score"), (FRAME_PEN, "━━", "frame-level score"),
+                   (IOU_PEN, "╌╌", "IoU of the two masks")]
+        legend = QLabel(" &nbsp; ".join(
+            f"<span style='color:{hex_color(pen)}; white-space:nowrap'>{mark}&nbsp;{text.replace(' ', '&nbsp;')}"
+            "</span>" for pen, mark, text in entries))
+        legend.setWordWrap(True)
+        legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend = legend
         legend.setStyleSheet(f"background: {BACKGROUND}; padding: 3px 8px;")
         curves = QWidget(self)
         curves_layout = QVBoxLayout(curves)

@@ -1,0 +1,193 @@
+"""The window's own costs, measured through the real MainWindow (offscreen Qt):
+
+    python bench/bench_gui.py [--frames 60] [--tracks 20] [--width 1280 --height 720] [--no-run]
+
+1. Frame-change latency at 1280x720 with 20 tracks on screen: from `seek(i)` to the event loop having
+   drawn everything that follows the frame (canvas, timeline, track list, status bar, the open analysis
+   panel), median and p95 over a sweep of frames, with the Compare dock closed and open (three panes: this
+   run's video-level and frame-level read-outs and a third model's result). Target: <= 20 ms median both ways.
+2. The longest GUI-thread stall while a real run goes (the bundled tiny-sync model on the same 720p video,
+   at the window's test size): a 20 ms QTimer's gaps, max and p99 (a gap of 20 ms means no stall at all).
+
+The video is the synthetic generator's at 1280x720 (written to a temporary mp4); the tracks of (1) are moving
+ellipses made here (the model's own tracks are few and small), so the cost is that of 20 real masks.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from engine.data.masks import encode  # noqa: E402
+from engine.types import Track, VideoPrediction  # noqa: E402
+
+
+def pct(xs: list[float]) -> str:
+    a = np.asarray(xs) * 1000
+    return f"median {np.median(a):.1f} ms, p95 {np.percentile(a, 95):.1f} ms (n={a.size})"
+
+
+def ellipse_tracks(h: int, w: int, n_tracks: int, frames: int, seed: int, first_id: int = 1) -> list[Track]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = []
+    for t in range(n_tracks):
+        cy, cx = rng.uniform(0.15, 0.85) * h, rng.uniform(0.1, 0.9) * w
+        ry, rx = rng.uniform(0.04, 0.12) * h, rng.uniform(0.03, 0.09) * w
+        vx, vy = rng.uniform(-4, 4), rng.uniform(-2, 2)
+        masks = []
+        for f in range(frames):
+            m = ((yy - (cy + vy * f) % h) / ry) ** 2 + ((xx - (cx + vx * f) % w) / rx) ** 2 <= 1
+            masks.append(encode(m))
+        score = float(rng.uniform(0.2, 0.9))
+        out.append(Track(first_id + t, int(rng.integers(1, 9)), score, masks, [score] * frames, query=t))
+    return out
+
+
+def make_video(path: Path, frames: int, w: int, h: int) -> None:
+    from engine.data.synthetic import generate_video, write_mp4
+
+    v = generate_video("default", 7, (w, h))
+    reps = int(np.ceil(frames / len(v.frames)))
+    write_mp4(path, np.concatenate([v.frames] * reps)[:frames], fps=25)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--tracks", type=int, default=20)
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=720)
+    p.add_argument("--sweeps", type=int, default=2, help="passes over the frames per measurement")
+    p.add_argument("--no-run", action="store_true", help="skip the stall measurement (no model run)")
+    p.add_argument("--keep-video", metavar="MP4", help="write the 720p video here instead of a temp file")
+    args = p.parse_args()
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.compare import RUN_FRAME, RUN_VIDEO
+    from app.launch import apply_theme
+    from app.main_window import MainWindow
+    from app.run_controller import RESOURCES
+    from app.settings import Settings
+
+    app = QApplication.instance() or QApplication([])
+    apply_theme(app)
+    tmp = tempfile.TemporaryDirectory()
+    video = Path(args.keep_video) if args.keep_video else Path(tmp.name) / "bench_720p.mp4"
+    h, w, n = args.height, args.width, args.frames
+    t0 = time.perf_counter()
+    make_video(video, n, w, h)
+    tracks = ellipse_tracks(h, w, args.tracks, n, 0)
+    frame_tracks = ellipse_tracks(h, w, args.tracks, n, 1)
+    other = ellipse_tracks(h, w, args.tracks, n, 2)
+    print(f"setup: {n} frames at {w}x{h}, {args.tracks} tracks per source ({time.perf_counter() - t0:.1f} s)")
+
+    win = MainWindow(Settings(Path(tmp.name) / "settings"))
+    win.resize(1600, 1000)
+    win.show()
+    assert win.open_video(str(video)), win.messages
+    names = ["disc", "square", "triangle", "star", "ring", "cross", "ellipse", "hexagon"]
+    pred = VideoPrediction("sync", n, h, w, names, tracks, frame_tracks=frame_tracks, checkpoint="bench")
+    win.doc.set_prediction(pred)
+    win.view.select(tracks[0].id)
+    t0 = time.perf_counter()
+    while win.analysis.pending():  # the review queue ranks in a thread: not part of a frame change
+        app.processEvents()
+        time.sleep(0.005)
+    print(f"review queue ranked off the GUI thread in {time.perf_counter() - t0:.1f} s")
+    for _ in range(20):
+        app.processEvents()
+
+    def sweep() -> list[float]:
+        lat = []
+        for _ in range(args.sweeps):
+            for i in range(n):
+                t0 = time.perf_counter()
+                win.seek(i)
+                app.processEvents()
+                lat.append(time.perf_counter() - t0)
+        return lat
+
+    sweep()  # warm the reader's and the masks' caches, as playback would after the first pass
+    closed = sweep()
+    print(f"frame change, Compare closed: {pct(closed)}  (target <= 20 ms median)")
+
+    third = str(RESOURCES / "models" / "tiny-video.pt")
+    win.set_compare_sources([RUN_VIDEO, RUN_FRAME, third])
+    src = win.comparison.sources[2]
+    src.doc = win.comparison._doc_of(VideoPrediction("video", n, h, w, names, other, checkpoint=third))
+    win.dock_compare.show()
+    win.dock_compare.raise_()
+    for _ in range(20):
+        app.processEvents()
+    sizes = [f"{c.width()}x{c.height()}" for c in win.comparison.view_widget.panes()]
+    sweep()
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        sweep()
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
+    opened = sweep()
+    print(f"frame change, Compare open ({len(sizes)} panes of {', '.join(sizes)} px): {pct(opened)}  "
+          "(target <= 20 ms median)")
+    win.dock_compare.hide()
+    win.dock_timeline.raise_()
+
+    if not args.no_run:
+        gaps: list[float] = []
+        last = [time.perf_counter()]
+
+        def tick() -> None:
+            now = time.perf_counter()
+            gaps.append(now - last[0])
+            last[0] = now
+
+        timer = QTimer()
+        timer.setInterval(20)
+        timer.timeout.connect(tick)
+        done: list = []
+        win.run_finished.connect(done.append)
+        t_run = time.perf_counter()
+        job = win.run_model(str(RESOURCES / "models" / "tiny-sync.pt"))
+        etas: list[tuple[int, float]] = []
+        job.progress.connect(lambda d, _t, eta: etas.append((d, eta)))
+        last[0] = time.perf_counter()
+        timer.start()
+        while not done and time.perf_counter() - t_run < 900:
+            app.processEvents()
+            time.sleep(0.002)
+        while win.analysis.pending() and time.perf_counter() - t_run < 900:  # the queue ranks after the run
+            app.processEvents()
+            time.sleep(0.002)
+        timer.stop()
+        secs = time.perf_counter() - t_run
+        a = np.asarray(gaps) * 1000
+        first_eta = next(((d, e) for d, e in etas if e >= 0), None)
+        eta_text = f"first ETA after {first_eta[0]} frames" if first_eta else "no ETA"
+        print(f"run of tiny-sync.pt on {n} frames at {w}x{h} (network input {win.runs.test_size_text()}): "
+              f"{secs:.1f} s, {eta_text}")
+        print(f"GUI-thread stall during the run (20 ms timer): longest gap {a.max():.0f} ms, p99 "
+              f"{np.percentile(a, 99):.0f} ms, median {np.median(a):.0f} ms (n={a.size}; target: longest <= "
+              "one frame's budget, 40 ms at 25 fps)")
+    win.close()
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
