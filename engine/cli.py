@@ -94,7 +94,8 @@ def _load_optional_commands() -> None:
     """Commands defined next to the code they drive register themselves on import."""
     import importlib
 
-    for mod in ("engine.commands", "engine.project.cli", "engine.review_cli", "engine.assist.cli"):
+    for mod in ("engine.commands", "engine.project.cli", "engine.review_cli", "engine.assist.cli",
+                "engine.finetune_cli"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:
