@@ -78,6 +78,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("propagate_forward", lambda w: w.assist.propagate(+1), needs_video=True),
     ActionSpec("propagate_back", lambda w: w.assist.propagate(-1), needs_video=True),
     ActionSpec("assist_settings", lambda w: w.assist.settings_dialog(), "Assist settings (SAM 2)…"),
+    ActionSpec("finetune", lambda w: w.finetune.dialog(), "Fine-tune on this project…", needs_video=True),
     ActionSpec("brush_smaller", lambda w: w.editing.brush_smaller()),
     ActionSpec("brush_larger", lambda w: w.editing.brush_larger()),
     ActionSpec("quit", lambda w: w.close()),
@@ -127,7 +128,8 @@ MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("&View", ("toggle_overlays", "fit_view", None, "@docks", None, "reset_layout")),
     ("&Navigate", ("play", None, "next_frame", "prev_frame", "jump_forward", "jump_back", "first_frame",
                    "last_frame", None, "next_event", "prev_event", "next_uncertain")),
-    ("&Engine", ("run", "cancel", None, "choose_checkpoint", "@bundled", None, "assist_settings")),
+    ("&Engine", ("run", "cancel", None, "choose_checkpoint", "@bundled", "@finetuned", None, "finetune", None,
+                 "assist_settings")),
     ("&Help", ("shortcuts", "about")),
 )
 MAIN_TOOLBAR: tuple[str | None, ...] = ("open", None, "run", "cancel", None, "@engine")

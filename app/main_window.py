@@ -46,6 +46,7 @@ from app.compare import RUN_FRAME, RUN_VIDEO, Comparison
 from app.document import Document, VideoRef
 from app.editing import Editing
 from app.engine_worker import EngineWorker, JobHandle
+from app.finetune import FineTune
 from app.ground_truth import GroundTruth, sidecar_for
 from app.playback import Playback
 from app.project_files import VIDEO_FILTER, ProjectFiles
@@ -58,6 +59,7 @@ from engine.errors import InputError
 from engine.types import VideoPrediction
 from widgets.timeline import Timeline
 from widgets.track_list import TrackList
+from widgets.training_view import TrainingView
 from widgets.video_canvas import VideoCanvas
 
 __all__ = ["RUN_FRAME", "RUN_VIDEO", "MainWindow", "ShortcutSheet"]
@@ -144,6 +146,8 @@ class MainWindow(QMainWindow):
                              self.runs.device)
         self.assist.busy_changed.connect(self._update_enabled)
         self.files = ProjectFiles(self)
+        self.training = TrainingView()
+        self.finetune = FineTune(self, self.training)
 
         self._build_central()
         self._build_docks()
@@ -193,10 +197,13 @@ class MainWindow(QMainWindow):
         self.dock_frame_video = self._dock("frame_video", "Frame vs video", self.frame_video, R)
         self.dock_aggregation = self._dock("aggregation", "Aggregation weights", self.aggregation, R)
         self.dock_compare = self._dock("compare", "Compare", self.comparison.widget, B)
+        self.dock_training = self._dock("training", "Training", self.training, R)
+        self.finetune.started.connect(lambda: (self.dock_training.show(), self.dock_training.raise_()))
         self.analysis.set_docks(self.dock_frame_video, self.dock_aggregation)
         self.comparison.set_docks(self.dock_compare, self.dock_timeline)
         self.tabifyDockWidget(self.dock_review, self.dock_frame_video)
         self.tabifyDockWidget(self.dock_frame_video, self.dock_aggregation)
+        self.tabifyDockWidget(self.dock_aggregation, self.dock_training)
         self.dock_review.raise_()
         self.tabifyDockWidget(self.dock_timeline, self.dock_compare)
         self.dock_timeline.raise_()
@@ -227,10 +234,23 @@ class MainWindow(QMainWindow):
 
         def docks(menu):
             for d in (self.dock_tracks, self.dock_timeline, self.dock_review, self.dock_frame_video,
-                      self.dock_aggregation, self.dock_compare):
+                      self.dock_aggregation, self.dock_compare, self.dock_training):
                 menu.addAction(d.toggleViewAction())
 
-        self.actions_.build_menus(self.menuBar(), {"recent": recent, "docks": docks,
+        def finetuned(menu):
+            sub = menu.addMenu("Fine-tuned models")
+
+            def fill():
+                sub.clear()
+                for p in self.settings.models():
+                    sub.addAction(f"{Path(p).parent.parent.name}/{Path(p).name}",
+                                  lambda p=p: self.set_checkpoint(p)).setToolTip(p)
+                if sub.isEmpty():
+                    sub.addAction("(none yet: Engine › Fine-tune on this project…)").setEnabled(False)
+
+            sub.aboutToShow.connect(fill)
+
+        self.actions_.build_menus(self.menuBar(), {"recent": recent, "docks": docks, "finetuned": finetuned,
                                                    "bundled": self.runs.fill_bundled_menu})
 
     # ============================================================ messages (app/status.py keeps them)

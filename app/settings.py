@@ -71,6 +71,15 @@ class Settings:
     def set_device(self, device: str) -> None:
         self.q.setValue("engine/device", device)
 
+    def models(self) -> list[str]:
+        """Fine-tuned checkpoints, newest first (each has a model.json with its provenance beside its run)."""
+        v = self.q.value("engine/models", [])
+        v = [v] if isinstance(v, str) else list(v or [])
+        return [p for p in v if Path(p).exists()]
+
+    def add_model(self, path: str) -> None:
+        self.q.setValue("engine/models", [path] + [p for p in self.models() if p != path][:19])
+
     # ------------------------------------------------------------ assist (SAM 2)
     def sam2_size(self) -> str:
         return str(self.q.value("assist/sam2_size", "tiny") or "tiny")
