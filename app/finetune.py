@@ -82,7 +82,7 @@ class FineTune(QObject):
         session.save()
         project = session.project
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = Path(run_dir) if run_dir else project.path.parent / f"{project.path.stem}-finetune" / stamp
+        base = (Path(run_dir) if run_dir else project.path.parent / f"{project.path.stem}-finetune" / stamp).resolve()
         base.mkdir(parents=True, exist_ok=True)
         snapshot = project.snapshot(base / "corrected.svproj") if not (base / "corrected.svproj").exists() \
             else base / "corrected.svproj"
@@ -197,7 +197,10 @@ class FineTune(QObject):
     def _newest_checkpoint(self) -> Path | None:
         if self.run_dir is None:
             return None
-        found = sorted((p for p in self.run_dir.rglob("*.pt")), key=lambda p: p.stat().st_mtime)
+        final = sorted(self.run_dir.rglob("model_final.pt"))
+        if final:
+            return final[-1]
+        found = sorted(self.run_dir.rglob("model_*.pt"), key=lambda p: p.stat().st_mtime)  # a cancelled run's last
         return found[-1] if found else None
 
     def _register(self, ckpt: Path | None, metrics: dict) -> None:
