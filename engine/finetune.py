@@ -378,7 +378,7 @@ def _mix_replay(plan: FinetunePlan, videos: list, instances: list, cat_id: dict[
     repeat = max(1, int(round(len(chosen) * (1 - plan.replay_ratio) / (plan.replay_ratio * n_own))))
     own_videos, own_inst = list(videos), list(instances)
     out_v, out_i = [], []
-    for r in range(repeat):            # the same frames under new video ids: drawn `repeat` times as often
+    for _ in range(repeat):            # the same frames under new video ids: drawn `repeat` times as often
         base = len(out_v)
         for v in own_videos:
             out_v.append(VideoEntry(base + v.id, list(v.file_names), v.width, v.height))
