@@ -152,9 +152,14 @@ def main() -> int:
         gaps: list[float] = []
         last = [time.perf_counter()]
 
+        marks: list[tuple[float, str]] = []
+        long_gaps: list[tuple[float, float]] = []
+
         def tick() -> None:
             now = time.perf_counter()
             gaps.append(now - last[0])
+            if now - last[0] > 0.1:
+                long_gaps.append((last[0] - t_run, now - last[0]))
             last[0] = now
 
         timer = QTimer()
@@ -166,6 +171,10 @@ def main() -> int:
         job = win.run_model(str(RESOURCES / "models" / "tiny-sync.pt"))
         etas: list[tuple[int, float]] = []
         job.progress.connect(lambda d, _t, eta: etas.append((d, eta)))
+        job.progress.connect(lambda d, _t, _e: marks.append((time.perf_counter() - t_run, f"progress {d}")))
+        job.partial.connect(lambda _p: marks.append((time.perf_counter() - t_run, "partial")))
+        job.started.connect(lambda m: marks.append((time.perf_counter() - t_run, m)))
+        job.ended.connect(lambda _o: marks.append((time.perf_counter() - t_run, "ended")))
         last[0] = time.perf_counter()
         timer.start()
         while not done and time.perf_counter() - t_run < 900:
@@ -175,6 +184,9 @@ def main() -> int:
             app.processEvents()
             time.sleep(0.002)
         timer.stop()
+        if os.environ.get("BENCH_VERBOSE"):
+            print("gaps > 100 ms (start s, length ms):", [(round(a, 2), round(b * 1000)) for a, b in long_gaps])
+            print("events (s):", [(round(a, 2), m) for a, m in marks])
         secs = time.perf_counter() - t_run
         a = np.asarray(gaps) * 1000
         first_eta = next(((d, e) for d, e in etas if e >= 0), None)
