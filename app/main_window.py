@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.dock_review, self.dock_frame_video)
         self.tabifyDockWidget(self.dock_frame_video, self.dock_aggregation)
         self.tabifyDockWidget(self.dock_aggregation, self.dock_training)
+        self.dock_training.hide()  # shown when a fine-tuning run starts (or from View)
         self.dock_review.raise_()
         self.tabifyDockWidget(self.dock_timeline, self.dock_compare)
         self.dock_timeline.raise_()
