@@ -146,7 +146,8 @@ class Editing(QObject):
         self._runs += 1
         n = self._runs
         ok = self.push(lambda d: import_prediction(d, pred, f"run {n}"), quiet=True)
-        self.doc.show_project(self.pdoc)
+        if not ok:  # nothing imported: the project's tracks come back on screen in place of the run's
+            self.doc.show_project(self.pdoc)
         if ok:
             self.run_imported.emit(n)
         return ok

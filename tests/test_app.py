@@ -315,6 +315,7 @@ def test_run_engine_fills_every_view(ran, qtbot):
     assert pred.complete and pred.num_frames == N and pred.tracks and pred.frame_tracks and pred.windows
     assert win.doc.run.complete and win.doc.run.frames_done == N
     assert [p.windows[-1].end for p in win.partials] == [N // 2, N]  # streamed window by window
+    wait_until(lambda: not win.is_busy())  # the review queue is ranked off the GUI thread after the run
     assert not win.status.progress.isVisible() and not win.is_busy()
     assert "Done: " in win.statusBar().currentMessage()
     done = [p[0] for p in win.progress_seen]

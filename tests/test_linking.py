@@ -69,6 +69,16 @@ def test_running_mean_and_topk():
     assert len(topk(scores, 100)) == 6
 
 
+def _tag_rle(w: int, j: int) -> dict:
+    """A real mask that says which window and query it came from (its area, 16 + 4w + j pixels, is above the
+    engine's empty-track threshold and unique per (w, j))."""
+    from engine.data.masks import encode
+
+    m = np.zeros(64, bool)
+    m[: 16 + 4 * w + j] = True
+    return encode(m.reshape(8, 8))
+
+
 def test_class_scores_averaged_over_linked_windows():
     """Three windows whose queries come in a different order each time: the class probabilities of a track are
     the mean over windows of the probabilities of the query linked to it, not of the query with its index."""
@@ -81,7 +91,7 @@ def test_class_scores_averaged_over_linked_windows():
     for w, order in enumerate(orders):
         # query j of window w shows object order[j]
         logits = np.log(probs_slot[w][order])
-        rles = [[{"size": [1, 1], "counts": f"w{w}q{j}"}] for j in range(n)]
+        rles = [[_tag_rle(w, j)] for j in range(n)]
         tubes.add(w, w + 1, emb[order], logits, rles, (np.zeros(n), np.zeros(n)))
     expected = probs_slot[:, :, :k].mean(0)
     np.testing.assert_allclose(tubes.class_scores(False), expected, atol=1e-9)
@@ -91,5 +101,6 @@ def test_class_scores_averaged_over_linked_windows():
     assert (best.query, best.category_id) == (slot, label + 1)
     assert best.score == pytest.approx(expected[slot, label])
     # each window's mask comes from the query that showed the same object
-    assert [m["counts"] for m in best.masks] == [f"w{w}q{list(o).index(slot)}" for w, o in enumerate(orders)]
+    assert [m["counts"] for m in best.masks] == [_tag_rle(w, list(o).index(slot))["counts"]
+                                                 for w, o in enumerate(orders)]
     assert best.scores == pytest.approx([probs_slot[w, slot, label] for w in range(3)], abs=1e-3)
