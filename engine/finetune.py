@@ -582,9 +582,10 @@ def size_iterations(plan: FinetunePlan, on_event: EventFn | None = None, cancel:
     (before, after, periodic), over the measured time per iteration."""
     step_s, startup_s, eval_s = measure_run(plan, on_event=on_event, cancel=cancel)
     overhead = startup_s + eval_s * (2 + max(0, plan.periodic_evals))
-    budget = (plan.minutes or DEFAULT_MINUTES) * 60.0 - overhead
+    # Size from the values the plan records, so what it says (step_s, overhead_s) is exactly what sized it.
     plan.step_s, plan.overhead_s = round(step_s, 4), round(overhead, 2)
-    plan.iters = max(MIN_ITERS, int(budget // step_s))
+    budget = (plan.minutes or DEFAULT_MINUTES) * 60.0 - plan.overhead_s
+    plan.iters = max(MIN_ITERS, int(budget // plan.step_s))
 
 
 # ------------------------------------------------------------------------------------------------ the run
