@@ -48,6 +48,11 @@ def _finetune(args: argparse.Namespace) -> int:
         raise InputError(None, f"--iters must be at least 1, got {args.iters}")
     if args.json is not None and args.json.is_dir():
         raise InputError(args.json, "--json: is a folder; give a file name")
+    # The child `train` runs from the project root: every path it is given must not depend on our working folder.
+    args.out = args.out.resolve()
+    args.projects = [p.resolve() for p in args.projects]
+    args.init = args.init.resolve() if isinstance(args.init, Path) else args.init
+    args.replay = args.replay.resolve() if isinstance(args.replay, Path) else args.replay
     overrides = _parse_overrides(args.set)
     bar = ConsoleProgress("finetune", unit="it")
 

@@ -196,3 +196,14 @@ def test_finetune_error_is_an_input_error():
     assert isinstance(e, InputError) and e.tail == ["a", "b"] and str(e) == "x.log: boom"
     with pytest.raises(InputError):
         plan_finetune([], "out")
+
+
+def test_relative_paths_work_from_any_folder(tmp_path, monkeypatch):
+    """The child `train` runs from the project root; a run given relative paths must still find its data."""
+    p = make_project(tmp_path, "rel", seed=4)
+    monkeypatch.chdir(tmp_path)
+    from engine.cli import run_cli
+
+    assert run_cli(["finetune", p.name, "--iters", "1", "--out", "run", "--json", "m.json",
+                    *sum((["--set", f"{k}={v}"] for k, v in FAST.items()), [])]) == 0
+    assert (tmp_path / "m.json").is_file() and (tmp_path / "run" / "train").is_dir()
