@@ -213,13 +213,28 @@ class FineTune(QObject):
         self.w.settings.add_model(str(ckpt))
 
     def use_new_model(self) -> None:
-        """Switch to the fine-tuned checkpoint, keep the old one in Compare, and run again."""
+        """Switch to the fine-tuned checkpoint and run it again; when that run ends, the Compare panes show the
+        old and the new model side by side and the panel lists which tracks changed."""
         if not self.result or not self.result.get("checkpoint"):
             return
-        old = self.w.checkpoint
-        self.w.set_checkpoint(self.result["checkpoint"])
-        self.w.comparison.add_checkpoint(old)
-        self.w.run_model()
+        old, old_pred = self.w.checkpoint, self.w.doc.prediction
+        new = self.result["checkpoint"]
+        self.w.set_checkpoint(new)
+        self.w.set_compare_sources([old, new])
+
+        def after(pred) -> None:
+            self.w.run_finished.disconnect(after)
+            if old_pred is not None and pred is not None and pred.complete:
+                from engine.track_diff import diff_tracks
+
+                self.view.set_diff([c.text for c in diff_tracks(old_pred, pred)])
+            self.w.dock_compare.show()
+            self.w.dock_compare.raise_()
+            self.w.run_compare()
+
+        self.w.run_finished.connect(after)
+        if self.w.run_model() is None:
+            self.w.run_finished.disconnect(after)
 
 
 class FineTuneDialog(QDialog):

@@ -46,4 +46,14 @@ def test_finetune_button_progress_cancel_and_result(qtbot, tmp_path, synth):
     assert Path(res["checkpoint"]).is_file() and res["checkpoint"] in w.settings.models()
     assert view.cell("AP", 0) == f"{100 * res['before']['AP']:.1f}" and view.use.isEnabled()
     assert (Path(res["run_dir"]) / "model.json").is_file()
+
+    # Use the new model: it runs again, Compare shows old and new side by side, the panel lists track changes.
+    with qtbot.waitSignal(w.run_finished, timeout=240_000):
+        w.run_model()  # the old model's run first, so there is something to compare with
+    with qtbot.waitSignal(w.run_finished, timeout=240_000):
+        view.use.click()
+    assert w.checkpoint == res["checkpoint"]
+    assert [s.key for s in w.comparison.sources][:2] == [str(BUNDLED), res["checkpoint"]]
+    assert view.diff.text().startswith("<b>Old vs new model, per track</b>") and "track" in view.diff.text()
+    qtbot.waitUntil(lambda: not w.comparison.jobs(), timeout=240_000)
     w.close()

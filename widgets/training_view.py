@@ -58,6 +58,9 @@ class TrainingView(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setMaximumHeight(175)
         self.table.setMinimumHeight(60)
+        self.diff = QLabel("")
+        self.diff.setWordWrap(True)
+        self.diff.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.use = QPushButton("Use the new model and run again")
         self.use.setEnabled(False)
         self.use.clicked.connect(self.use_new_model)
@@ -71,6 +74,7 @@ class TrainingView(QWidget):
         lay.addWidget(self.plot, 2)
         lay.addWidget(self.ap_plot, 1)
         lay.addWidget(self.table)
+        lay.addWidget(self.diff)
         lay.addWidget(self.use, 0, Qt.AlignmentFlag.AlignRight)
         self.reset()
 
@@ -83,6 +87,7 @@ class TrainingView(QWidget):
         self.plot.clear()
         self.ap_curve.setData([], [])
         self.table.clearContents()
+        self.diff.setText("")
         self.use.setEnabled(False)
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
@@ -154,6 +159,10 @@ class TrainingView(QWidget):
                 item.setForeground(pg.mkColor((110, 220, 120) if d > 0 else (240, 110, 110) if d < 0 else MUTED))
                 self.table.setItem(r, 2, item)
         self.use.setEnabled(True)
+
+    def set_diff(self, lines: list[str]) -> None:
+        """Which tracks changed between the old model's run and the new one's (engine.track_diff)."""
+        self.diff.setText("<b>Old vs new model, per track</b><br>" + "<br>".join(lines) if lines else "")
 
     def loss_points(self) -> dict[str, list[tuple[float, float]]]:
         return {k: list(v) for k, v in self._losses.items()}
