@@ -166,10 +166,11 @@ def test_frozen_stages_get_no_gradient_and_the_rest_does():
         build_backbone("resnet50", pretrained=True)
 
 
-@pytest.mark.parametrize("name", ["tiny-sync.pt", "next/tiny-sync.pt"])
+@pytest.mark.parametrize("name", ["tiny-sync.pt", "tiny-video.pt"])
 def test_bundled_checkpoints_keep_their_own_trunk(name):
-    """The first bundled models name mobilenet_v3_small in their config: they rebuild that trunk with their
-    own normalisation, whatever the tiny preset now says; the next ones rebuild the EfficientNet trunk."""
+    """The first-generation bundled models (tiny-video.pt) name mobilenet_v3_small in their config: they rebuild
+    that trunk with their own normalisation, whatever the tiny preset now says; the second generation
+    (tiny-sync.pt) rebuilds the EfficientNet trunk."""
     from engine.model.checkpoint import load_checkpoint, read_meta
 
     path = ROOT / "resources" / "models" / name

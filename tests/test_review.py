@@ -164,7 +164,10 @@ def test_uncovered_motion_flags_the_frame_where_no_track_covers_what_moves():
     un = uncovered_motion(pred, motion)
     assert un[5] > 0.9 and np.all(np.delete(un, 5) < 0.2)
     q = review_queue(pred, motion)
-    assert q[0].frame == 5 and q[0].kinds[0] == UNCOVERED and "moving pixels lie under no track" in q[0].reasons[0]
+    # Frame 5 tops the queue with the uncovered-motion reason (with the weights fitted to the EfficientNet model,
+    # "missing tracks" says the same thing about that frame and outweighs it).
+    assert q[0].frame == 5 and UNCOVERED in q[0].kinds
+    assert any("moving pixels lie under no track" in r for r in q[0].reasons)
 
 
 def test_class_flip_between_windows():
