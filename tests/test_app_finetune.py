@@ -27,11 +27,22 @@ def test_finetune_button_progress_cancel_and_result(qtbot, tmp_path, synth):
     assert w.open_video(synth / "JPEGImages" / v.name)
     assert w.editing.import_ytvis(synth / "annotations.json")  # the corrected annotations
     w.set_checkpoint(str(BUNDLED))
-    w.act["finetune"].setEnabled(True)
     ft, view = w.finetune, w.training
 
-    assert ft.start(iters=50, run_dir=tmp_path / "run1")
-    assert w.dock_training.isVisible()
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.finetune import FineTuneDialog
+
+    def fill_and_start():  # the plan dialog: defaults filled in; the user sets 50 iterations and presses Start
+        dlg = QApplication.activeModalWidget()
+        assert isinstance(dlg, FineTuneDialog) and dlg.init.text() == str(BUNDLED) and dlg.holdout.value() == 0.2
+        dlg.iters.setValue(50)
+        dlg.accept()
+
+    QTimer.singleShot(200, fill_and_start)
+    w.act["finetune"].trigger()  # Engine › Fine-tune on this project…
+    assert ft.running() and w.dock_training.isVisible()
     qtbot.waitUntil(lambda: bool(view.loss_points().get("loss")), timeout=180_000)  # progress arrives
     assert view.bar.maximum() == 50 and view.bar.value() >= 1 and "iteration" in view.detail.text()
     with qtbot.waitSignal(ft.ended, timeout=120_000) as ended:
