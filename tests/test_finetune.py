@@ -84,7 +84,7 @@ def test_plan_defaults_and_new_classes_extend_the_vocabulary(tmp_path):
     p = make_project(tmp_path, "one", seed=3, category="blob", blank=(2,))
     plan = plan_finetune([p], tmp_path / "run", measure=False)
     assert plan.init == DEFAULT_CHECKPOINT
-    assert (plan.preset, plan.mode) == ("tiny_mobilenet", "sync")   # the bundled file's trunk is MobileNetV3
+    assert (plan.preset, plan.mode) == ("tiny", "sync")   # the bundled tiny-sync.pt has the EfficientNet trunk
     v, = plan.videos
     assert v.corrected == [f for f in range(12) if f != 2]
     assert (v.train, v.heldout) == (v.corrected[:-2], v.corrected[-2:])   # the last 20% of the corrected frames
