@@ -139,7 +139,7 @@ class Assist(QObject):
         tid = self.view.selected
         if tid is None:
             new = pd.next_track_id()
-            cat = self.editing._default_category()  # noqa: SLF001 - the same default as the brush's new track
+            cat = self.editing.default_category()  # the same default as the brush's new track
             ok = self.editing.push(lambda d: ops.sequence(
                 d, f"new track {new} ({self.proposal_tool}, frame {frame})",
                 lambda d2: ops.new_track(d2, new, cat),

@@ -22,7 +22,7 @@ from app.view_state import SELECT_TOOL, ViewState
 from engine.data import masks as rle_ops
 from engine.errors import InputError
 from engine.project import ops
-from engine.project.document import Edit, ProjectDocument
+from engine.project.document import Edit, ProjectDocument, TrackAtom
 from engine.project.io import export_dataset, export_results, import_file, import_prediction, read_annotations
 from engine.project.model import Provenance
 from engine.project.store import ProjectError
@@ -186,7 +186,7 @@ class Editing(QObject):
             new = self.pdoc.next_track_id()
             ok = self.push(lambda d: ops.sequence(
                 d, f"new track {new} (brush, frame {frame})",
-                lambda d2: ops.new_track(d2, new, self._default_category()),
+                lambda d2: ops.new_track(d2, new, self.default_category()),
                 lambda d2: ops.set_mask(d2, new, frame, rle_ops.encode(footprint), prov, self.exclusive)))
             if ok:
                 self.view.select(new)
@@ -233,7 +233,7 @@ class Editing(QObject):
             self.status.show("Select a track first (click its mask or its row)", 5000)
         return tid
 
-    def _default_category(self) -> int | None:
+    def default_category(self) -> int | None:
         """A new track gets the selected track's class, else the first class (None when there is none)."""
         pd = self.pdoc
         sel = self.view.selected
@@ -246,7 +246,7 @@ class Editing(QObject):
         if not self.editable():
             return None
         tid = self.pdoc.next_track_id()
-        cat = category if category is not None else self._default_category()
+        cat = category if category is not None else self.default_category()
         if not self.push(lambda d: ops.new_track(d, tid, cat)):
             return None
         self.view.select(tid)
@@ -473,8 +473,8 @@ class Editing(QObject):
             self.status.show_message("Cannot import", str(e))
             return False
         self.session.push(edit)
-        self.status.show(f"Imported {Path(path).name}: {sum(1 for a in edit.atoms if type(a).__name__ == 'TrackAtom')}"
-                         " tracks", 6000)
+        tracks = sum(1 for a in edit.atoms if isinstance(a, TrackAtom))
+        self.status.show(f"Imported {Path(path).name}: {tracks} tracks", 6000)
         return True
 
     def export_ytvis(self, path: str | Path, results: bool = False) -> bool:

@@ -84,8 +84,10 @@ class FineTune(QObject):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = (Path(run_dir) if run_dir else project.path.parent / f"{project.path.stem}-finetune" / stamp).resolve()
         base.mkdir(parents=True, exist_ok=True)
-        snapshot = project.snapshot(base / "corrected.svproj") if not (base / "corrected.svproj").exists() \
-            else base / "corrected.svproj"
+        snapshot = base / "corrected.svproj"
+        for old in (snapshot, Path(f"{snapshot}-wal"), Path(f"{snapshot}-shm")):
+            old.unlink(missing_ok=True)  # a reused run folder trains on the project as it is now, not as it was
+        project.snapshot(snapshot)
         init = init or self.w.checkpoint
         out = base / "run"
         args = [str(ROOT / "main.py"), "finetune", str(snapshot), "--out", str(out), "--json",

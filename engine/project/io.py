@@ -57,8 +57,8 @@ def import_file(doc: ProjectDocument, path: str | Path, video_name: str | None =
     else:
         vid = vids[0] if vids else None
     rows = [r for r in results if r["video_id"] == vid]
-    for i, r in enumerate(rows):
-        _check_video(doc, path, len(r["segmentations"]), *_seg_size(r["segmentations"], doc), where=f"result {i}")
+    for i, r in enumerate(rows):  # lengths here; each mask's size is checked with the others in _import_edit
+        _check_video(doc, path, len(r["segmentations"]), doc.video.width, doc.video.height, where=f"result {i}")
     tracks = [(None, _existing_name(doc, r["category_id"]), r["category_id"], r["score"], r["segmentations"])
               for r in rows]
     return _import_edit(doc, tracks, prov, f"import {path.name}", path)
@@ -136,14 +136,6 @@ def _import_edit(doc: ProjectDocument, tracks: list, prov: Provenance, descripti
 def _existing_name(doc: ProjectDocument, cid: int) -> str:
     c = doc.categories.get(cid)
     return c.name if c else f"class {cid}"
-
-
-def _seg_size(segs: list, doc: ProjectDocument) -> tuple[int, int]:
-    for s in segs:
-        if s is not None:
-            h, w = s["size"]
-            return int(w), int(h)
-    return doc.video.width, doc.video.height
 
 
 def _pick_video(doc: ProjectDocument, path: Path, videos: Sequence[VideoEntry], name: str | None) -> VideoEntry:
