@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.document import TRACKS, Document
 from app.engine_worker import EngineWorker, InferJob, JobHandle
-from app.pane_masks import decode_subsampled
+from engine.data.masks import MaskCrop, decode_crop
 from app.presenters import frame_score
 from app.run_controller import RESOURCES, bundled_checkpoints, same_file
 from app.status import Status
@@ -316,7 +316,7 @@ class Comparison(QObject):
         scale = min(pane.width() / max(w, 1), pane.height() / max(h, 1))
         return max(1, int(1.0 / scale)) if scale > 0 else 1
 
-    def _small_masks(self, s: CompareSource, d: Document, frame: int, step: int) -> list[tuple[int, np.ndarray]]:
+    def _small_masks(self, s: CompareSource, d: Document, frame: int, step: int) -> list[tuple[int, MaskCrop]]:
         if s.small_of is not d:
             s.small.clear()
             s.small_of = d
@@ -329,9 +329,9 @@ class Comparison(QObject):
         for t in d.tracks:
             rle = t.masks[frame] if frame < len(t.masks) else None
             if rle is not None and rle.get("counts"):
-                m = decode_subsampled(rle, step)
-                if m.any():
-                    out.append((t.id, m))
+                c = decode_crop(rle, step)
+                if c is not None:
+                    out.append((t.id, c))
         s.small[key] = out
         while len(s.small) > _SMALL_FRAMES:
             s.small.popitem(last=False)
@@ -346,10 +346,10 @@ class Comparison(QObject):
         same_ids = s.key == RUN_VIDEO or (main is not None and d.prediction is main)
         selected = self.view.selected if same_ids else None
         out = []
-        for tid, m in self._small_masks(s, d, frame, step):
+        for tid, c in self._small_masks(s, d, frame, step):
             t = d.track(tid)
             label = f"{d.category_name(t.category_id)} {frame_score(t, frame):.2f}"
-            out.append(MaskOverlay(tid, m, track_color(tid), label, selected=tid == selected))
+            out.append(MaskOverlay(tid, c.mask, track_color(tid), label, selected=tid == selected, box=c.box))
         out.sort(key=lambda o: o.selected)
         return out
 

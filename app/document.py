@@ -6,8 +6,9 @@ own documents while the main canvas hides some), and an edit changes the documen
 
 Views never own data: they read the document and redraw when it tells them something changed (a napari-style
 evented model with plain callbacks, so the model runs in tests and scripts without a QApplication). Masks stay
-COCO RLE; only frames on screen are decoded, through a small LRU cache, so a long video with many tracks costs
-memory in proportion to what is shown, not to its length.
+COCO RLE; only frames on screen are decoded, to their bounding boxes (MaskCrop), through an LRU cache with a
+byte budget, so a long video with many tracks costs memory in proportion to what is shown, not to its length,
+and a second pass over a clip (playback, scrubbing) decodes nothing.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.data.masks import decode
+from engine.data.masks import MaskCrop, decode_crop
 from engine.project.document import Change, ProjectDocument
 from engine.project.model import TrackState
 from engine.review import next_event, presence, track_events
@@ -35,7 +36,7 @@ Listener = Callable[[str, dict], None]
 
 class TrackMask(NamedTuple):
     track_id: int
-    mask: np.ndarray   # HxW bool
+    crop: MaskCrop     # the mask in its box (crop.full() for the HxW bool mask)
 
 
 @dataclass
@@ -101,27 +102,27 @@ def track_colour(track_id: int) -> tuple[int, int, int]:
 
 
 class MaskCache:
-    """LRU cache of decoded masks keyed by (track id, frame); bounded by a byte budget."""
+    """LRU cache of decoded masks (as MaskCrop, None for an empty mask) keyed by (track id, frame); bounded by
+    a byte budget."""
 
     def __init__(self, max_bytes: int = 256 * 2**20):
         self.max_bytes = max_bytes
-        self._data: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._data: OrderedDict[tuple[int, int], MaskCrop | None] = OrderedDict()
         self._bytes = 0
         self.hits = self.misses = 0
 
-    def get(self, key: tuple[int, int], rle: dict) -> np.ndarray:
-        m = self._data.get(key)
-        if m is not None:
+    def get(self, key: tuple[int, int], rle: dict) -> MaskCrop | None:
+        if key in self._data:
             self._data.move_to_end(key)
             self.hits += 1
-            return m
+            return self._data[key]
         self.misses += 1
-        m = decode(rle)
+        m = decode_crop(rle)
         self._data[key] = m
-        self._bytes += m.nbytes
+        self._bytes += _nbytes(m)
         while self._bytes > self.max_bytes and len(self._data) > 1:
             _, old = self._data.popitem(last=False)
-            self._bytes -= old.nbytes
+            self._bytes -= _nbytes(old)
         return m
 
     def clear(self) -> None:
@@ -132,7 +133,7 @@ class MaskCache:
         """Forget decoded masks of one track (on `frames`, or all): an edit changed them."""
         keys = [k for k in self._data if k[0] == track_id and (frames is None or k[1] in frames)]
         for k in keys:
-            self._bytes -= self._data.pop(k).nbytes
+            self._bytes -= _nbytes(self._data.pop(k))
 
     def __len__(self) -> int:
         return len(self._data)
@@ -140,6 +141,10 @@ class MaskCache:
     @property
     def nbytes(self) -> int:
         return self._bytes
+
+
+def _nbytes(m: MaskCrop | None) -> int:
+    return 64 if m is None else m.mask.nbytes + 64
 
 
 @dataclass
@@ -267,12 +272,17 @@ class Document:
         return next_event(self.events(), frame, direction)
 
     # ------------------------------------------------------------ masks on screen
-    def mask(self, track_id: int, frame: int) -> np.ndarray | None:
+    def crop(self, track_id: int, frame: int) -> MaskCrop | None:
+        """The track's mask on `frame` in its box (cached), None when it has none or it is empty."""
         t = self.track(track_id)
         if t is None or not (0 <= frame < len(t.masks)) or t.masks[frame] is None:
             return None
-        m = self.cache.get((track_id, frame), t.masks[frame])
-        return m if m.any() else None
+        return self.cache.get((track_id, frame), t.masks[frame])
+
+    def mask(self, track_id: int, frame: int) -> np.ndarray | None:
+        """The track's HxW bool mask on `frame`, None when it has none or it is empty."""
+        c = self.crop(track_id, frame)
+        return None if c is None else c.full()
 
     def masks_at(self, frame: int, shows: Callable[[int], bool] | None = None) -> list[TrackMask]:
         """A TrackMask for each track present on `frame`, in track order; `shows(track_id)` filters
@@ -281,9 +291,9 @@ class Document:
         for t in self.tracks:
             if shows is not None and not shows(t.id):
                 continue
-            m = self.mask(t.id, frame)
-            if m is not None:
-                out.append(TrackMask(t.id, m))
+            c = self.crop(t.id, frame)
+            if c is not None:
+                out.append(TrackMask(t.id, c))
         return out
 
     def label_map(self, frame: int, shows: Callable[[int], bool] | None = None) -> np.ndarray:
@@ -291,6 +301,7 @@ class Document:
         h = self.video.height if self.video else (self.prediction.height if self.prediction else 0)
         w = self.video.width if self.video else (self.prediction.width if self.prediction else 0)
         out = np.full((h, w), -1, dtype=np.int32)
-        for tid, m in self.masks_at(frame, shows):
-            out[m] = tid
+        for tid, c in self.masks_at(frame, shows):
+            x0, y0, x1, y1 = c.box
+            out[y0:y1, x0:x1][c.mask] = tid
         return out

@@ -27,10 +27,10 @@ def overlays_for(doc: Document, frame: int, shows: Callable[[int], bool] | None 
     """The masks on `frame` that `shows` lets through as canvas overlays (the selected track last, so it is
     drawn on top)."""
     out = []
-    for tid, m in doc.masks_at(frame, shows):
+    for tid, c in doc.masks_at(frame, shows):
         t = doc.track(tid)
         label = f"{doc.category_name(t.category_id)} {frame_score(t, frame):.2f}"
-        out.append(MaskOverlay(tid, m, track_color(tid), label, selected=tid == selected))
+        out.append(MaskOverlay(tid, c.mask, track_color(tid), label, selected=tid == selected, box=c.box))
     out.sort(key=lambda o: o.selected)
     return out
 

@@ -53,6 +53,18 @@ def ellipse_tracks(h: int, w: int, n_tracks: int, frames: int, seed: int, first_
     return out
 
 
+def profile(fn) -> None:
+    """BENCH_PROFILE=closed|open: where one sweep's time goes (cumulative, top 40)."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    prof.disable()
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+
+
 def make_video(path: Path, frames: int, w: int, h: int) -> None:
     from engine.data.synthetic import generate_video, write_mp4
 
@@ -120,6 +132,8 @@ def main() -> int:
         return lat
 
     sweep()  # warm the reader's and the masks' caches, as playback would after the first pass
+    if os.environ.get("BENCH_PROFILE") == "closed":
+        profile(sweep)
     closed = sweep()
     print(f"frame change, Compare closed: {pct(closed)}  (target <= 20 ms median)")
 
@@ -133,15 +147,8 @@ def main() -> int:
         app.processEvents()
     sizes = [f"{c.width()}x{c.height()}" for c in win.comparison.view_widget.panes()]
     sweep()
-    if os.environ.get("BENCH_PROFILE"):
-        import cProfile
-        import pstats
-
-        prof = cProfile.Profile()
-        prof.enable()
-        sweep()
-        prof.disable()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
+    if os.environ.get("BENCH_PROFILE") == "open":
+        profile(sweep)
     opened = sweep()
     print(f"frame change, Compare open ({len(sizes)} panes of {', '.join(sizes)} px): {pct(opened)}  "
           "(target <= 20 ms median)")

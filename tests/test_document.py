@@ -75,8 +75,11 @@ def test_masks_on_screen_visibility_and_label_map():
     pred, a, b = make_pred()
     doc.set_prediction(pred)
     got = dict(doc.masks_at(1))
-    np.testing.assert_array_equal(got[4], a[1])
-    np.testing.assert_array_equal(got[7], b[1])
+    np.testing.assert_array_equal(got[4].full(), a[1])   # masks come as crops of their bounding boxes
+    np.testing.assert_array_equal(got[7].full(), b[1])
+    ys, xs = np.nonzero(a[1])
+    assert got[4].box == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    np.testing.assert_array_equal(doc.mask(4, 1), a[1])
     assert [tid for tid, _ in doc.masks_at(0)] == [4]
     lm = doc.label_map(1)
     assert (lm == 4).sum() == a[1].sum() and (lm == 7).sum() == b[1].sum() and (lm == -1).sum() == H * W - 32
@@ -116,10 +119,12 @@ def test_mask_cache_is_lru_and_bounded():
     m = np.zeros((10, 10), bool)
     m[:5] = True
     rle = encode(m)
-    cache = MaskCache(max_bytes=250)  # room for two 100-byte masks
+    cache = MaskCache(max_bytes=250)  # room for two masks kept as 10x5 crops (50 bytes + 64 of bookkeeping)
     for k in range(3):
-        np.testing.assert_array_equal(cache.get((k, 0), rle), m)
-    assert len(cache) == 2 and cache.nbytes == 200
+        crop = cache.get((k, 0), rle)
+        assert crop.box == (0, 0, 10, 5)
+        np.testing.assert_array_equal(crop.full(), m)
+    assert len(cache) == 2 and cache.nbytes == 2 * (50 + 64)
     cache.get((1, 0), rle)
     assert cache.hits == 1 and cache.misses == 3
     cache.get((3, 0), rle)  # evicts (2, 0), the least recently used

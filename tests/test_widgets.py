@@ -118,7 +118,7 @@ def test_canvas_region_composite_matches_whole_frame_reference(qtbot):
     index = mask_index(ovs, (60, 90))
     reference = np.take(overlay_lut(ovs, c.opacity), outline_code(index, ovs, True), axis=0)
     assert np.array_equal(c.overlay_rgba(), reference)
-    assert sum(it.isVisible() for it in c._labels) == 3
+    assert len(c.label_texts()) == 3
     assert c.track_at(5, 5) == 1 and c.track_at(80, 50) == 4 and c.track_at(45, 30) in (-1, 2)
 
 
@@ -166,13 +166,12 @@ def test_canvas_labels_and_empty_state(qtbot):
     c.set_frame(np.zeros((50, 80, 3), np.uint8))
     assert not c._message.isVisible()
     c.set_overlays([MaskOverlay(3, _square(50, 80, 10, 20, 30, 40), (0, 200, 0), "dog 0.7")])
-    labels = [it for it in c._labels if it.isVisible()]
-    assert [it.textItem.toPlainText() for it in labels] == ["3 dog 0.7"]
+    assert c.label_texts() == ["3 dog 0.7"]
     assert c.label_anchors() == [(35.5, 10.0)]  # middle of the mask's top row (pixel 35's centre)
     c.set_overlays([MaskOverlay(-1, _square(50, 80, 10, 20, 30, 40), (255, 255, 255), "frame query 12")])
-    assert [it.textItem.toPlainText() for it in c._labels if it.isVisible()] == ["frame query 12"]
+    assert c.label_texts() == ["frame query 12"]
     c.set_show_labels(False)
-    assert not any(it.isVisible() for it in c._labels)
+    assert c.label_texts() == [] and c.label_rects() == [None]
     with pytest.raises(ValueError, match="80x50"):
         c.set_overlays([MaskOverlay(1, np.zeros((10, 10), bool), (1, 2, 3))])
     c.set_title("sync · AP 41.2")

@@ -17,6 +17,7 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from widgets.colors import BACKGROUND, MUTED, RGB
+from widgets.mask_labels import Label, LabelLayer
 
 EMPTY_MESSAGE = "Open a video (Ctrl+O) or drop one here"
 _SELECTED_OUTLINE: RGB = (255, 255, 255)
@@ -26,7 +27,9 @@ _SELECTED_OUTLINE: RGB = (255, 255, 255)
 class MaskOverlay:
     """One track's mask on the frame on screen.
 
-    mask: bool (H, W), same size as the frame. label: text shown after the track id, centred just above the
+    mask: bool (H, W), same size as the frame, or, when `box` (x0, y0, x1, y1) is given, the mask's pixels in
+    that box only, shape (y1 - y0, x1 - x0): a decoded crop, so the canvas never touches the rest of the frame
+    for it. label: text shown after the track id, centred just above the
     middle of the mask's top row, or just below it at the frame's top edge (e.g. "person 0.92"; a negative
     track_id, e.g. for a frame query's mask, shows the label alone). Later overlays in the list are drawn on
     top of earlier ones.
@@ -37,29 +40,52 @@ class MaskOverlay:
     color: RGB
     label: str = ""
     selected: bool = False
+    box: tuple[int, int, int, int] | None = None
 
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 
+def _bounding(m: np.ndarray) -> tuple[int, int, int, int]:
+    """cv2.boundingRect of a bool or 0/1 mask without a copy where its layout allows -> (x, y, w, h)."""
+    if m.dtype == bool and not m.flags.c_contiguous and m.flags.f_contiguous:
+        # pycocotools decodes column-major: the transpose is C-contiguous, so no 1 MB copy per 720p mask
+        y, x, h, w = cv2.boundingRect(m.T.view(np.uint8))
+        return x, y, w, h
+    contiguous_bool = m.dtype == bool and m.flags.c_contiguous
+    return cv2.boundingRect(m.view(np.uint8) if contiguous_bool else np.ascontiguousarray(m, np.uint8))
+
+
+def in_box(ov: MaskOverlay, box: Box) -> np.ndarray:
+    """The overlay's mask pixels inside `box` (a box within the overlay's own, e.g. its tight box)."""
+    x0, y0, x1, y1 = box
+    if ov.box is None:
+        return np.asarray(ov.mask)[y0:y1, x0:x1]
+    bx, by = ov.box[0], ov.box[1]
+    return np.asarray(ov.mask)[y0 - by:y1 - by, x0 - bx:x1 - bx]
+
+
 def mask_boxes(overlays: list[MaskOverlay], shape: tuple[int, int]) -> list[Box | None]:
-    """Bounding box of each mask (None when empty); checks every mask has the frame's size."""
+    """Tight bounding box of each mask (None when empty); checks every mask has the frame's size, or that a
+    cropped mask's box lies in the frame and has its crop's size."""
     boxes: list[Box | None] = []
     for ov in overlays:
         m = np.asarray(ov.mask)
-        if m.shape != shape:
+        ox = oy = 0
+        if ov.box is not None:
+            ox, oy, x1, y1 = ov.box
+            if m.shape != (y1 - oy, x1 - ox) or ox < 0 or oy < 0 or x1 > shape[1] or y1 > shape[0]:
+                raise ValueError(
+                    f"mask of track {ov.track_id}: a {m.shape[1]}x{m.shape[0]} crop at box {ov.box} "
+                    f"does not fit the {shape[1]}x{shape[0]} frame"
+                )
+        elif m.shape != shape:
             raise ValueError(
                 f"mask of track {ov.track_id} is {m.shape[1]}x{m.shape[0]}, "
                 f"the frame is {shape[1]}x{shape[0]}"
             )
-        if m.dtype == bool and not m.flags.c_contiguous and m.flags.f_contiguous:
-            # pycocotools decodes column-major: the transpose is C-contiguous, so no 1 MB copy per 720p mask
-            y, x, h, w = cv2.boundingRect(m.T.view(np.uint8))
-        else:
-            contiguous_bool = m.dtype == bool and m.flags.c_contiguous
-            m8 = m.view(np.uint8) if contiguous_bool else np.ascontiguousarray(m, np.uint8)
-            x, y, w, h = cv2.boundingRect(m8)
-        boxes.append((x, y, x + w, y + h) if w and h else None)
+        x, y, w, h = _bounding(m) if m.size else (0, 0, 0, 0)
+        boxes.append((ox + x, oy + y, ox + x + w, oy + y + h) if w and h else None)
     return boxes
 
 
@@ -75,8 +101,7 @@ def mask_index(
         if box is None:
             continue
         x0, y0, x1, y1 = box
-        m = np.asarray(ov.mask)[y0:y1, x0:x1]
-        np.copyto(index[y0:y1, x0:x1], k + 1, where=m.astype(bool, copy=False))
+        np.copyto(index[y0:y1, x0:x1], k + 1, where=in_box(ov, box).astype(bool, copy=False))
     return index
 
 
@@ -170,7 +195,8 @@ class VideoCanvas(QWidget):
         self._overlay_item.setZValue(10)
         self.view_box.addItem(self.frame_item)
         self.view_box.addItem(self._overlay_item)
-        self._labels: list[pg.TextItem] = []
+        self._labels = LabelLayer(self.view_box)
+        self.view_box.addItem(self._labels, ignoreBounds=True)
         # Where the pointer is in a linked view (compare panes): a small cross, hidden by default.
         self._marker = pg.ScatterPlotItem(
             size=14, symbol="+", pen=pg.mkPen(255, 255, 255, 230, width=1.5), brush=None, pxMode=True
@@ -178,7 +204,6 @@ class VideoCanvas(QWidget):
         self._marker.setZValue(30)
         self._marker.hide()
         self.view_box.addItem(self._marker, ignoreBounds=True)
-        self._label_anchors: list[tuple[float, float]] = []
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -206,8 +231,6 @@ class VideoCanvas(QWidget):
         self._opacity = 0.45
         self._show_outlines = True
         self._show_labels = True
-        self._drop_colliding = False   # labels that cannot be placed clear of the others are hidden
-        self._label_on: list[bool] = []
         self._overlays_visible = True
         self._last_hover = (-2, -2, -2)
 
@@ -216,7 +239,6 @@ class VideoCanvas(QWidget):
         # drop the last move, leaving a stale hover.
         self._graphics.viewport().installEventFilter(self)
         scene.sigMouseClicked.connect(self._on_mouse_clicked)
-        self.view_box.sigRangeChanged.connect(self._declutter_labels)
         # While the frame is fitted (fit_view, a new frame size), resizing the canvas refits it so the frame
         # grows with the panel; a user zoom or pan ends that until the next fit_view (Ctrl+F).
         self._fitted = False
@@ -241,7 +263,9 @@ class VideoCanvas(QWidget):
         )
         self._message.hide()
         if new_shape:
-            fits = all(np.shape(ov.mask) == frame.shape[:2] for ov in self._overlays)
+            fits = all(np.shape(ov.mask) == frame.shape[:2] for ov in self._overlays if ov.box is None) and all(
+                ov.box[2] <= frame.shape[1] and ov.box[3] <= frame.shape[0] for ov in self._overlays
+                if ov.box is not None)
             self.set_overlays(self._overlays if fits else [])
             self.fit_view()
 
@@ -279,8 +303,7 @@ class VideoCanvas(QWidget):
     def set_drop_colliding_labels(self, drop: bool) -> None:
         """Small views (compare panes): a label that cannot be placed clear of the labels already placed is
         hidden instead of overlapping them; the selected track's label is placed first, so it always shows."""
-        self._drop_colliding = bool(drop)
-        self._place_labels()
+        self._labels.set_drop_colliding(drop)
 
     def set_overlays_visible(self, visible: bool) -> None:
         """Hide or show all masks, outlines and labels at once (the V key)."""
@@ -294,6 +317,16 @@ class VideoCanvas(QWidget):
         self._title.setVisible(bool(title))
         self._title.adjustSize()
         self._title.move(8, 8)
+        self._title_obstacle()
+
+    def _title_obstacle(self) -> None:
+        """Labels keep off the corner caption (a compare pane's title), so neither hides the other."""
+        if not self._title.text():
+            self._labels.set_obstacles([])
+            return
+        g = self._title.geometry()
+        top_left = self._graphics.viewport().mapFrom(self, g.topLeft())
+        self._labels.set_obstacles([QRectF(top_left.x(), top_left.y(), g.width(), g.height()).adjusted(-2, -2, 2, 2)])
 
     def set_pointer_marker(self, x: float | None, y: float | None = None) -> None:
         """Show a cross at image point (x, y) (the pointer's position in a linked view); None hides it."""
@@ -385,100 +418,32 @@ class VideoCanvas(QWidget):
 
     def _place_labels(self) -> None:
         show = self._show_labels and self._overlays_visible and self._frame is not None
-        needed = len(self._overlays) if show else 0
-        while len(self._labels) < needed:
-            item = pg.TextItem(anchor=(0.5, 1))
-            item.setZValue(20)
-            self.view_box.addItem(item, ignoreBounds=True)
-            self._labels.append(item)
-        for item in self._labels[needed:]:
-            item.hide()
-        anchors: list[tuple[float, float]] = []
-        self._label_on = [False] * len(self._overlays)
-        for i, (item, ov, box) in enumerate(zip(self._labels[:needed], self._overlays, self._boxes, strict=False)):
-            text = f"{ov.track_id} {ov.label}".strip() if ov.track_id >= 0 else ov.label
-            if box is None:
-                item.hide()
-                anchors.append((0.0, 0.0))
-                continue
-            self._label_on[i] = True
-            fill = (20, 20, 22, 210) if not ov.selected else (*ov.color, 230)
-            color = (255, 255, 255) if not ov.selected else _text_on(ov.color)
-            item.setText(text, color=color)
-            item.fill = pg.mkBrush(fill)
-            item.border = pg.mkPen(ov.color, width=1)
-            x, y = label_anchor(np.asarray(ov.mask), box)
-            item.setPos(x, y)
-            anchors.append((x, y))
-            item.show()
-            item.update()
-        self._label_anchors = anchors
-        self._declutter_labels()
+        labels: list[Label | None] = [] if show else [None] * len(self._overlays)
+        if show:
+            for ov, box in zip(self._overlays, self._boxes, strict=False):
+                if box is None:
+                    labels.append(None)
+                    continue
+                text = f"{ov.track_id} {ov.label}".strip() if ov.track_id >= 0 else ov.label
+                labels.append(Label(label_anchor(in_box(ov, box), box), text, tuple(ov.color), ov.selected))
+        h, w = self._frame.shape[:2] if self._frame is not None else (0, 0)
+        self._labels.set_labels(labels, w, h)
+        self._labels.setVisible(show)
+
+    def label_texts(self) -> list[str]:
+        """The labels on screen, in overlay order (those left out in a crowded small view are not listed)."""
+        return [lab.text for lab, r in zip(self._labels.labels(), self._labels.rects(), strict=True)
+                if lab is not None and r is not None]
 
     def label_anchors(self) -> list[tuple[float, float] | None]:
         """Image point each overlay's label points at (the middle of its mask's top row), None for an overlay
         without a label on screen; the label sits just above that point, or below it when there is no room."""
-        return [
-            a if i < len(self._labels) and self._labels[i].isVisible() else None
-            for i, a in enumerate(self._label_anchors)
-        ]
+        return [lab.anchor if lab is not None and r is not None else None
+                for lab, r in zip(self._labels.labels(), self._labels.rects(), strict=True)]
 
     def label_rects(self) -> list[QRectF | None]:
         """Viewport rectangle of each overlay's label as drawn (None when not shown); tests and tools."""
-        out: list[QRectF | None] = []
-        for i in range(len(self._label_anchors)):
-            item = self._labels[i] if i < len(self._labels) else None
-            if item is None or not item.isVisible():
-                out.append(None)
-                continue
-            out.append(self._graphics.viewportTransform().mapRect(item.sceneBoundingRect()))
-        return out
-
-    def _declutter_labels(self) -> None:
-        """Labels have a fixed size on screen, so at some zooms (or when masks start at the same point) they
-        overlap: in screen space, from each label's anchor, push it below the ones already placed, or above
-        them when that would leave the frame; every label stays inside the frame (and the view on the
-        right, so a mask at the right edge keeps a readable label)."""
-        anchors = self._label_anchors
-        if self._frame is None or not anchors:
-            return
-        h, w = self._frame.shape[:2]
-        tl = self.view_box.mapViewToScene(QPointF(0, 0))
-        br = self.view_box.mapViewToScene(QPointF(w, h))
-        left, top = tl.x(), tl.y()
-        right = min(br.x(), self.view_box.sceneBoundingRect().right())
-        bottom = br.y()
-        placed: list[QRectF] = []
-        order = list(range(min(len(anchors), len(self._labels))))
-        if self._drop_colliding:   # the selected track's label first: it must never be the one dropped
-            order.sort(key=lambda i: not (i < len(self._overlays) and self._overlays[i].selected))
-        for i in order:
-            item, (x, y) = self._labels[i], anchors[i]
-            on = self._label_on[i] if i < len(self._label_on) else item.isVisible()
-            if not on:
-                continue
-            item.show()
-            item.setPos(x, y)
-            start = item.sceneBoundingRect()  # centred just above the anchor
-            rect = QRectF(start)
-            above = rect.top() >= top
-            if not above:  # no room above the mask: inside it, just below the anchor
-                rect.moveTop(rect.bottom())
-            if rect.right() > right:
-                rect.moveRight(right)
-            if rect.left() < left:
-                rect.moveLeft(left)
-            if rect.bottom() > bottom:  # a one-row mask at the very bottom
-                rect.moveBottom(bottom)
-            rect = _free_spot(rect, placed, top, bottom, up_first=above)
-            if self._drop_colliding and any(p.intersects(rect) for p in placed):
-                item.hide()
-                continue
-            if rect.topLeft() != start.topLeft():
-                p0 = item.scenePos()
-                shifted = QPointF(p0.x() + rect.left() - start.left(), p0.y() + rect.top() - start.top())
-                item.setPos(self.view_box.mapSceneToView(shifted))
-            placed.append(rect)
+        return self._labels.rects()
 
     # ------------------------------------------------------------------------------------------------ events
     def _on_user_range(self, *_args) -> None:
@@ -534,6 +499,7 @@ class VideoCanvas(QWidget):
         super().resizeEvent(event)
         self._message.setGeometry(self.rect().adjusted(24, 24, -24, -24))
         self._title.move(8, 8)
+        self._title_obstacle()
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
@@ -546,49 +512,10 @@ class VideoCanvas(QWidget):
             event.acceptProposedAction()
 
 
-def label_anchor(mask: np.ndarray, box: Box) -> tuple[float, float]:
+def label_anchor(region: np.ndarray, box: Box) -> tuple[float, float]:
     """Image point a mask's label points at: the middle set pixel of the mask's top row (always inside the
-    mask, unlike its bounding box's corner or its centroid) at that row's top edge."""
-    x0, y0, x1, _ = box
-    xs = np.flatnonzero(mask[y0, x0:x1])
+    mask, unlike its bounding box's corner or its centroid) at that row's top edge. `region` is the mask's
+    pixels in its tight `box`."""
+    x0, y0 = box[0], box[1]
+    xs = np.flatnonzero(region[0])
     return float(x0 + xs[len(xs) // 2]) + 0.5, float(y0)
-
-
-def _free_spot(rect: QRectF, placed: list[QRectF], top: float, bottom: float, up_first: bool) -> QRectF:
-    """`rect` moved vertically off every rectangle in `placed`, staying within [top, bottom]: away from its
-    mask first (up for a label above its mask, so the mask stays uncovered; down for one inside it), the
-    other way when that leaves the frame; when neither fits, the first way clamped to the frame (some overlap
-    beats a label outside it)."""
-
-    def walk(down: bool) -> QRectF:
-        r = QRectF(rect)
-        for _ in range(len(placed) + 1):
-            hit = next((p for p in placed if p.intersects(r)), None)
-            if hit is None:
-                break
-            if down:
-                r.moveTop(hit.bottom() + 1)
-            else:
-                r.moveBottom(hit.top() - 1)
-        return r
-
-    def fits(r: QRectF) -> bool:
-        return r.top() >= top - 0.5 and r.bottom() <= bottom + 0.5
-
-    first = walk(not up_first)
-    if fits(first):
-        return first
-    second = walk(up_first)
-    if fits(second):
-        return second
-    if up_first:
-        first.moveTop(top)
-    else:
-        first.moveBottom(bottom)
-    return first
-
-
-def _text_on(rgb: RGB) -> tuple[int, int, int]:
-    """Black or white text, whichever reads better on `rgb`."""
-    lum = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
-    return (0, 0, 0) if lum > 150 else (255, 255, 255)

@@ -1,7 +1,7 @@
 """COCO RLE helpers. Masks are RLE everywhere except on screen; these are the only conversions the project uses."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -34,6 +34,94 @@ def _as_c(rle: RLE) -> dict:
 def decode(rle: RLE) -> np.ndarray:
     """RLE (compressed str/bytes counts) -> HxW bool array."""
     return mask_utils.decode(_as_c(rle)).astype(bool)
+
+
+def rle_counts(counts: str | bytes) -> np.ndarray:
+    """The run lengths of a compressed COCO RLE string (pycocotools' rleFrString, vectorised)."""
+    raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+    if not raw:
+        return np.zeros(0, np.int64)
+    c = np.frombuffer(raw, np.uint8).astype(np.int64) - 48
+    end = (c & 0x20) == 0                       # the last character of each number
+    first = np.r_[True, end[:-1]]
+    tok = np.cumsum(first) - 1                  # which number each character belongs to
+    k = np.arange(c.size) - np.flatnonzero(first)[tok]
+    vals = np.bincount(tok, weights=(c & 0x1F) << (5 * k)).astype(np.int64)   # exact below 2**53
+    last = np.flatnonzero(end)
+    neg = (c[last] & 0x10) != 0
+    vals[neg] |= -(np.int64(1) << (5 * (k[last][neg] + 1)))
+    out = vals.copy()
+    even, odd = out[0::2], out[1::2]            # numbers from the third on are deltas of the one two before
+    if even.size > 1:
+        even[1:] = np.cumsum(even[1:])
+    if odd.size:
+        odd[:] = np.cumsum(odd)
+    out[0::2], out[1::2] = even, odd
+    return out
+
+
+class MaskCrop(NamedTuple):
+    """A decoded mask kept as its bounding box and the pixels inside it: a 720p object of 100x150 px costs 15 kB
+    instead of 0.9 MB, so the screen's cache holds a whole video's masks and compositing touches only boxes."""
+
+    box: tuple[int, int, int, int]   # x0, y0, x1, y1 (exclusive), tight: every edge row/column has a pixel
+    mask: np.ndarray                 # bool (y1 - y0, x1 - x0), C-contiguous
+    size: tuple[int, int]            # (h, w) of the whole (subsampled) frame
+
+    def full(self) -> np.ndarray:
+        """The HxW bool mask."""
+        out = np.zeros(self.size, bool)
+        x0, y0, x1, y1 = self.box
+        out[y0:y1, x0:x1] = self.mask
+        return out
+
+
+def decode_crop(rle: RLE, step: int = 1) -> MaskCrop | None:
+    """`decode(rle)[::step, ::step]` as a tight MaskCrop, None when empty, without making the full mask: the
+    compressed counts are parsed with numpy and each column's runs are summed into the box only, so a 720p mask
+    costs tens of microseconds instead of pycocotools' millisecond (which writes and copies all H*W pixels)."""
+    h, w = (int(v) for v in rle["size"])
+    k = max(1, int(step))
+    size = (-(-h // k), -(-w // k))
+    counts = rle["counts"]
+    cnt = rle_counts(counts) if isinstance(counts, (str, bytes)) else np.asarray(counts, np.int64)
+    bounds = np.cumsum(cnt)
+    starts, ends = bounds[0:-1:2], bounds[1::2]  # foreground runs [start, end) in column-major order
+    n = min(starts.size, ends.size)
+    starts, ends = starts[:n], ends[:n]
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    if not starts.size:
+        return None
+    c0, c1 = starts // h, (ends - 1) // h    # a run may span several columns: split it per column
+    ncol = c1 - c0 + 1
+    col = np.repeat(c0, ncol) + (np.arange(int(ncol.sum())) - np.repeat(np.cumsum(ncol) - ncol, ncol))
+    s = np.maximum(np.repeat(starts, ncol), col * h) - col * h
+    e = np.minimum(np.repeat(ends, ncol), (col + 1) * h) - col * h
+    on = col % k == 0
+    col, s, e = col[on] // k, s[on], e[on]
+    r0, r1 = -(-s // k), -(-e // k)          # kept rows r with r*k in [s, e)
+    on = r1 > r0
+    col, r0, r1 = col[on], r0[on], r1[on]
+    if not col.size:
+        return None
+    # +1 where a run starts, -1 where it ends, summed down each column of the mask's box
+    x0, y0 = int(col.min()), int(r0.min())
+    bw, bh = int(col.max()) - x0 + 1, int(r1.max()) - y0
+    size_box = (bh + 1) * bw
+    diff = np.bincount((r0 - y0) * bw + col - x0, minlength=size_box)[:size_box]
+    diff -= np.bincount((r1 - y0) * bw + col - x0, minlength=size_box)[:size_box]
+    crop = np.cumsum(diff.reshape(bh + 1, bw), axis=0)[:bh] > 0
+    return MaskCrop((x0, y0, x0 + bw, y0 + bh), crop, size)
+
+
+def decode_subsampled(rle: RLE, k: int) -> np.ndarray:
+    """`decode(rle)[::k, ::k]` (bool, shape (ceil(h/k), ceil(w/k))) without decoding the full mask."""
+    crop = decode_crop(rle, k)
+    if crop is None:
+        h, w = (int(v) for v in rle["size"])
+        return np.zeros((-(-h // max(1, k)), -(-w // max(1, k))), bool)
+    return crop.full()
 
 
 def area(rle: RLE | None) -> int:

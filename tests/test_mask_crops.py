@@ -1,11 +1,10 @@
-"""app/pane_masks.py: RLE decoded straight to every k-th row and column equals the full decode, subsampled."""
+"""engine/data/masks.py: RLE decoded straight to a box (every k-th row and column) equals the full decode."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.pane_masks import decode_subsampled, rle_counts
-from engine.data.masks import decode, encode
+from engine.data.masks import decode, decode_crop, decode_subsampled, encode, rle_counts
 
 
 def _shapes(h, w, seed):
@@ -34,3 +33,20 @@ def test_rle_counts_sum_to_the_pixels():
     m = _shapes(64, 80, 5)[3]
     cnt = rle_counts(encode(m)["counts"])
     assert cnt.sum() == m.size and (cnt >= 0).all()
+
+
+@pytest.mark.parametrize("h,w", [(720, 1280), (37, 53), (1, 9)])
+@pytest.mark.parametrize("k", [1, 3])
+def test_decode_crop_is_the_tight_box_of_the_mask(h, w, k):
+    for m in _shapes(h, w, h + w):
+        full = decode(encode(m))[::k, ::k]
+        crop = decode_crop(encode(m), k)
+        if not full.any():
+            assert crop is None
+            continue
+        ys, xs = np.nonzero(full)
+        assert crop.box == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) and crop.size == full.shape
+        x0, y0, x1, y1 = crop.box
+        np.testing.assert_array_equal(crop.mask, full[y0:y1, x0:x1])
+        assert crop.mask.flags.c_contiguous and crop.mask.dtype == bool
+        np.testing.assert_array_equal(crop.full(), full)
