@@ -221,8 +221,10 @@ class Document:
         return self.video.num_frames if self.video else 0
 
     # ------------------------------------------------------------ tracks
-    def set_prediction(self, pred: VideoPrediction, frames_done: int | None = None) -> None:
-        """Show the tracks of a run (also called once per finished window with the partial prediction)."""
+    def set_prediction(self, pred: VideoPrediction, frames_done: int | None = None, notify: bool = True) -> None:
+        """Show the tracks of a run (also called once per finished window with the partial prediction).
+        `notify=False` holds the redraw back for the caller's next one (the end of a run: the project takes
+        the tracks and redraws once, instead of every view redrawing the run and then the project)."""
         if self.video is not None and pred.num_frames != self.video.num_frames:
             raise ValueError(f"prediction has {pred.num_frames} frames, the video {self.video.num_frames}")
         self.prediction = pred
@@ -233,7 +235,12 @@ class Document:
             pred.num_frames if pred.complete else _frames_reached(pred))
         self.run = RunInfo(pred.checkpoint, pred.mode, pred.complete, done)
         self.cache.clear()
-        self._emit(TRACKS, partial=not pred.complete)
+        if notify:
+            self._emit(TRACKS, partial=not pred.complete)
+
+    def refresh(self) -> None:
+        """Tell the views the tracks changed (after a `set_prediction(..., notify=False)`)."""
+        self._emit(TRACKS, partial=self.run is not None and not self.run.complete)
 
     def clear_tracks(self) -> None:
         self._reset_tracks()

@@ -138,10 +138,13 @@ class Editing(QObject):
 
     def accept_run(self, pred: VideoPrediction) -> bool:
         """A finished (or cancelled) run becomes the project's tracks: one undo step; untouched model tracks of
-        earlier runs give way, tracks anyone edited stay (engine.project.io.import_prediction)."""
-        if self.pdoc is None or not any(t.masks for t in pred.tracks):
-            if self.pdoc is not None:
-                self.doc.show_project(self.pdoc)
+        earlier runs give way, tracks anyone edited stay (engine.project.io.import_prediction). The document
+        is redrawn exactly once here (the run controller left it unannounced)."""
+        if self.pdoc is None:
+            self.doc.refresh()   # no project (edits off for this video): the run's own tracks stay on screen
+            return False
+        if not any(t.masks for t in pred.tracks):
+            self.doc.show_project(self.pdoc)
             return False
         self._runs += 1
         n = self._runs

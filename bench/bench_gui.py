@@ -184,6 +184,12 @@ def main() -> int:
         job.ended.connect(lambda _o: marks.append((time.perf_counter() - t_run, "ended")))
         last[0] = time.perf_counter()
         timer.start()
+        prof = None
+        if os.environ.get("BENCH_PROFILE") == "run":   # the GUI thread only: what it does while the worker runs
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
         while not done and time.perf_counter() - t_run < 900:
             app.processEvents()
             time.sleep(0.002)
@@ -191,6 +197,11 @@ def main() -> int:
             app.processEvents()
             time.sleep(0.002)
         timer.stop()
+        if prof is not None:
+            import pstats
+
+            prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
         if os.environ.get("BENCH_VERBOSE"):
             print("gaps > 100 ms (start s, length ms):", [(round(a, 2), round(b * 1000)) for a, b in long_gaps])
             print("events (s):", [(round(a, 2), m) for a, m in marks])

@@ -32,8 +32,8 @@ def presence(track: Track, n: int | None = None) -> np.ndarray:
     frames where the object is not predicted, so `Track.present()` alone would show every processed frame."""
     n = len(track.masks) if n is None else n
     out = np.zeros(n, dtype=bool)
-    for i, m in enumerate(track.masks[:n]):
-        out[i] = _area(m) > 0
+    frames = [i for i, m in enumerate(track.masks[:n]) if m is not None]
+    out[frames] = masks.areas([track.masks[i] for i in frames]) > 0   # one C call for the track
     return out
 
 
@@ -73,17 +73,19 @@ def link_frame_track(pred: VideoPrediction, track: Track) -> Track | None:
     track with the highest mean IoU over the frames where either of the two has a mask.
     """
     frame_tracks = pred.frame_tracks or []
-    best, best_iou = None, 0.0
+    if not frame_tracks:
+        return None
     mine = presence(track)
-    for ft in frame_tracks:
-        theirs = presence(ft, len(mine))
-        either = np.flatnonzero(mine | theirs)
-        if not either.size or not (mine & theirs).any():
-            continue
-        iou = float(np.mean([mask_iou(track.masks[i], ft.masks[i]) for i in either]))
-        if iou > best_iou:
-            best, best_iou = ft, iou
-    return best
+    n = len(mine)
+    theirs = np.stack([presence(ft, n) for ft in frame_tracks])                   # (K, n)
+    total = np.zeros(len(frame_tracks))   # sum of IoUs; a frame where only one of the two has a mask adds 0
+    for i in np.flatnonzero(mine & theirs.any(axis=0)):   # one IoU call a frame, against every frame track there
+        ks = np.flatnonzero(theirs[:, i])
+        total[ks] += masks.iou_matrix([track.masks[i]], [frame_tracks[k].masks[i] for k in ks])[0]
+    either = (mine[None] | theirs).sum(axis=1)
+    mean = np.where((mine[None] & theirs).any(axis=1), total / np.maximum(either, 1), 0.0)
+    k = int(np.argmax(mean))      # the first of equals, as a scan in order keeping the strictly better would
+    return frame_tracks[k] if mean[k] > 0 else None
 
 
 @dataclass

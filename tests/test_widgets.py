@@ -654,3 +654,58 @@ def test_screenshots_of_every_view(qtbot, tmp_path):
         small = img.scaled(64, 32)
         colours = {small.pixel(x, y) for x in range(64) for y in range(32)}
         assert len(colours) > 3, p
+
+
+def test_canvas_draws_cropped_masks_as_it_draws_full_ones(qtbot):
+    """A mask given as its box and crop (how the document hands them out) composites, labels and hit-tests
+    exactly as the same mask at full size."""
+    from engine.data.masks import decode_crop, encode
+
+    rng = np.random.default_rng(4)
+    h, w = 90, 140
+    yy, xx = np.mgrid[:h, :w]
+    masks = [((yy - rng.uniform(0, h)) / rng.uniform(5, 30)) ** 2 + ((xx - rng.uniform(0, w)) / rng.uniform(5, 40))
+             ** 2 <= 1 for _ in range(6)]
+    masks.append(_square(h, w, 0, 1, w - 3, w))   # a corner sliver
+    full = [MaskOverlay(i + 1, m, PALETTE[i], f"t{i}", selected=i == 2) for i, m in enumerate(masks)]
+    crops = [decode_crop(encode(m)) for m in masks]
+    cropped = [MaskOverlay(i + 1, c.mask, PALETTE[i], f"t{i}", selected=i == 2, box=c.box)
+               for i, c in enumerate(crops)]
+    a = _show(qtbot, VideoCanvas(), 400, 300)
+    b = _show(qtbot, VideoCanvas(), 400, 300)
+    for c, ovs in ((a, full), (b, cropped)):
+        c.set_frame(np.zeros((h, w, 3), np.uint8))
+        c.set_overlays(ovs)
+    np.testing.assert_array_equal(a.overlay_rgba(), b.overlay_rgba())
+    assert a.label_anchors() == b.label_anchors() and a.label_texts() == b.label_texts()
+    assert all(a.track_at(x, y) == b.track_at(x, y) for x, y in zip(rng.integers(0, w, 200), rng.integers(0, h, 200),
+                                                                     strict=True))
+    with pytest.raises(ValueError, match="does not fit"):
+        b.set_overlays([MaskOverlay(1, np.ones((5, 5), bool), (1, 2, 3), box=(w - 2, 0, w + 3, 5))])
+
+
+def test_small_pane_labels_keep_off_each_other_and_the_title(qtbot):
+    """A compare pane (350x185 px) with 20 tracks: labels that fit are drawn clear of each other and of the
+    pane's title; the selected track's label always shows; the rest are left out, not stacked over the frame."""
+    h, w = 720, 1280
+    rng = np.random.default_rng(7)
+    c = _show(qtbot, VideoCanvas(), 352, 185)
+    c.set_drop_colliding_labels(True)
+    c.set_frame(np.zeros((h, w, 3), np.uint8))
+    c.set_title("sync · video-level · AP 41.2")
+    ovs = []
+    for i in range(20):
+        x, y = int(rng.integers(0, w - 80)), int(rng.integers(0, h - 60))
+        ovs.append(MaskOverlay(i + 1, _square(h, w, y, y + 60, x, x + 80), PALETTE[i % len(PALETTE)],
+                               f"hexagon 0.{i:02d}", selected=i == 11))
+    ovs.append(MaskOverlay(30, _square(h, w, 0, 40, 0, 200), (9, 9, 9), "under the title"))
+    c.set_overlays(ovs)
+    qtbot.wait(10)
+    rects = c.label_rects()
+    shown = [r for r in rects if r is not None]
+    assert rects[11] is not None and 3 <= len(shown) < len(ovs)
+    title = QRectF(c._title.geometry())
+    for i, r in enumerate(shown):
+        assert not r.intersects(title), (i, r, title)
+        for j in range(i):
+            assert not r.intersects(shown[j]), (i, j)

@@ -82,7 +82,7 @@ def import_prediction(doc: ProjectDocument, pred: VideoPrediction, run: str = ""
     tracks = [(t.id if t.id >= 1 else None,
                pred.categories[t.category_id - 1] if 1 <= t.category_id <= len(pred.categories)
                else f"class {t.category_id}", t.category_id, float(t.score), t.masks)
-              for t in pred.tracks if any(m is not None and rle_ops.area(m) > 0 for m in t.masks)]
+              for t in pred.tracks if rle_ops.areas([m for m in t.masks if m is not None]).any()]
     imported = _import_edit(doc, tracks, prov, "", path, free=set(removed))
     return Edit(f"model run {detail}", tuple(atoms) + imported.atoms)
 
@@ -128,8 +128,11 @@ def _import_edit(doc: ProjectDocument, tracks: list, prov: Provenance, descripti
             if s is not None and size is not None and [int(v) for v in s["size"]] != size:
                 raise InputError(path, f"mask of frame {f} is {s['size'][1]}x{s['size'][0]}, the project's video "
                                        f"is {size[1]}x{size[0]}")
-            if s is not None and rle_ops.area(s) > 0:
-                atoms.append(MaskAtom(tid, f, None, Mask(s, prov)))
+        frames = [f for f, s in enumerate(segs) if s is not None]
+        areas = rle_ops.areas([segs[f] for f in frames])   # one C call a track: empty masks are not imported
+        for f, a in zip(frames, areas, strict=True):
+            if a > 0:
+                atoms.append(MaskAtom(tid, f, None, Mask(segs[f], prov)))
     return Edit(description, tuple(atoms))
 
 
