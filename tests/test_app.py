@@ -287,6 +287,8 @@ def ran(qapp, video, checkpoint, tmp_path_factory):
     w.run_finished.connect(finished.append)
     assert w.open_video(video)
     w.set_checkpoint(str(checkpoint))
+    doc_events = []
+    w.doc.subscribe(lambda name, payload: doc_events.append((name, payload.get("partial"))))
     job = w.run_model(window=N // 2)  # two windows, so results stream in twice
     assert job is not None
     job.partial.connect(partials.append)  # nothing is delivered before the event loop runs: none is missed
@@ -295,6 +297,7 @@ def ran(qapp, video, checkpoint, tmp_path_factory):
     wait_until(lambda: bool(finished))
     w.partials = partials
     w.progress_seen = progress
+    w.doc_events = doc_events
     yield w, finished[0]
     w.close()
 
@@ -315,6 +318,9 @@ def test_run_engine_fills_every_view(ran, qtbot):
     assert pred.complete and pred.num_frames == N and pred.tracks and pred.frame_tracks and pred.windows
     assert win.doc.run.complete and win.doc.run.frames_done == N
     assert [p.windows[-1].end for p in win.partials] == [N // 2, N]  # streamed window by window
+    # The views redraw for the first window's partial result and once at the end (the project's import of the
+    # run), not also for the last window's partial and the bare run (three full redraws stalled the GUI).
+    assert [partial for name, partial in win.doc_events if name == "tracks"] == [True, False]
     wait_until(lambda: not win.is_busy())  # the review queue is ranked off the GUI thread after the run
     assert not win.status.progress.isVisible() and not win.is_busy()
     assert "Done: " in win.statusBar().currentMessage()
