@@ -351,19 +351,29 @@ class EngineWorker(QObject):
                     self._pending.discard(handle)
 
     def load_model(self, path: str, device: str) -> LoadedModel:
-        """Cached by (path, device, mtime): a re-saved checkpoint is reloaded. Worker thread only."""
+        """Cached by (path, device, mtime, class choice): a re-saved checkpoint is reloaded. Worker thread only.
+        An official Mask2Former / VITA / SyncVIS file opens too; the dataset of its classes is the one chosen on
+        the GUI thread (app/official_classes.py) when its class count alone does not say."""
+        from app.official_classes import chosen_classes
+        from engine.data.vocabularies import AmbiguousClassesError
         from engine.errors import CheckpointError
         from engine.model.checkpoint import load_checkpoint
 
         p = Path(path)
         if not p.exists():
             raise CheckpointError(p, "no such checkpoint file")
-        key = (str(p.resolve()), device, p.stat().st_mtime)
+        classes = chosen_classes(p)
+        key = (str(p.resolve()), device, p.stat().st_mtime, classes)
         if key not in self._models:
             # one model per device at a time keeps GPU memory bounded
             for k in [k for k in self._models if k[0] == key[0] or len(self._models) >= 4]:
                 del self._models[k]
-            model, meta = load_checkpoint(str(p), device=device)
+            try:
+                model, meta = load_checkpoint(str(p), device=device, classes=classes)
+            except AmbiguousClassesError as e:
+                question = e.problem.split("?")[0]      # "40 classes: YouTube-VIS 2019 or 2021"
+                raise CheckpointError(p, f"{question}? Choose the file with Engine › Choose checkpoint… to say "
+                                         "which") from None
             self._models[key] = LoadedModel(model, dict(meta or {}))
             self.model_loaded.emit(str(p), _plain_meta(meta))
         return self._models[key]

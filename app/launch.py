@@ -1,4 +1,4 @@
-"""Open the window: `python main.py [VIDEO] [--checkpoint CKPT] [--run] [--screenshot PNG]`.
+"""Open the window: `python main.py [VIDEO] [--checkpoint CKPT] [--classes NAME|FILE] [--run] [--screenshot PNG]`.
 
 `--screenshot` is for docs, CI and bug reports: it waits until the video is open and every job has finished,
 saves the window as a PNG and exits (status 0, or 1 when the wait timed out or the video failed to open).
@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"open the bundled demo video ({DEMO_VIDEO.name}, with its "
                    "ground truth)")
     p.add_argument("--checkpoint", help="model checkpoint (default: resources/models/tiny-sync.pt)")
+    p.add_argument("--classes", metavar="NAME|FILE",
+                   help="class names of an official --checkpoint (Mask2Former / VITA / SyncVIS .pth or .pkl): "
+                        "ytvis2019, ytvis2021, ovis, coco or a FILE; needed when its 40 classes could be "
+                        "YouTube-VIS 2019 or 2021 and its name does not say")
     p.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: last used)")
     p.add_argument("--run", action="store_true", help="run the model on the video at once")
     p.add_argument("--gt", help="ground truth YTVIS JSON to score runs against")
@@ -68,6 +72,17 @@ def launch(argv: list[str] | None = None) -> int:
     except BadArgument as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.classes is not None:
+        from engine.data.vocabularies import check_classes_option
+        from engine.errors import InputError
+
+        try:
+            if not args.checkpoint:
+                raise InputError(None, "--classes: names the classes of an official --checkpoint; none given")
+            check_classes_option(args.classes)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.screenshot and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("DISPLAY") \
             and sys.platform.startswith("linux") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -89,6 +104,10 @@ def launch(argv: list[str] | None = None) -> int:
     if size is not None:
         win.resize(*size)
     if args.checkpoint:
+        if args.classes is not None:
+            from app.official_classes import remember
+
+            remember(Path(args.checkpoint).resolve(), args.classes)
         win.set_checkpoint(str(Path(args.checkpoint).resolve()))
     win.show()
 

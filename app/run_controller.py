@@ -123,8 +123,10 @@ class RunController(QObject):
     def choose_checkpoint_dialog(self) -> None:
         start = str(Path(self.checkpoint).parent) if self.checkpoint else str(RESOURCES / "models")
         path, _ = QFileDialog.getOpenFileName(self.window, "Choose checkpoint", start,
-                                              "Checkpoints (*.pt *.pth);;All files (*)")
-        if path:
+                                              "Checkpoints (*.pt *.pth *.pkl);;All files (*)")
+        from app.official_classes import confirm_checkpoint  # official files: which dataset's classes
+
+        if path and confirm_checkpoint(self.window, path):
             self.set_checkpoint(path)
 
     def device(self) -> str:

@@ -29,6 +29,28 @@ def _infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--short-side", type=int, help="test resize of the short side (0 = native)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--eval", action="store_true", help="with a dataset folder: print the YTVIS metrics")
+    _classes_arg(p, "an official checkpoint")
+
+
+CLASSES_HELP = ("class names of {what} (the file stores only their count): ytvis2019, ytvis2021, ovis, coco, or a "
+                "FILE (one name per line, or a YTVIS annotations JSON with categories). Default: from the class "
+                "count (25 OVIS, 80 COCO; 40 is YouTube-VIS 2019 or 2021: a file-name hint such as ytvis19 or the "
+                "data's category names decide, else this option must)")
+
+
+def _classes_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--classes", metavar="NAME|FILE", help=CLASSES_HELP.format(what=what))
+
+
+def _classes_note(path: Path, meta: dict, classes: str | None) -> None:
+    """One `note:` line for an official file (which classes, and why); --classes given with one of ours is said
+    to be unused."""
+    prov = meta.get("provenance") or {}
+    if meta.get("format") == "official":
+        print(f"note: {path}: {prov.get('layout')}, classes of {prov.get('vocabulary_title')} "
+              f"({prov.get('vocabulary_reason')})")
+    elif classes is not None:
+        print(f"note: --classes {classes} is not used: {path} names its own classes")
 
 
 def _infer_config(args: argparse.Namespace, meta: dict):
@@ -69,22 +91,28 @@ def _category_map(class_names: list[str], dataset) -> list[int | None]:
 @command("infer", "run SyncVIS over a video, a frame folder or a dataset folder")(_infer_args)
 def _infer(args: argparse.Namespace) -> int:
     from engine.data.video import VideoReader
+    from engine.data.vocabularies import check_classes_option
     from engine.data.ytvis import ANNOTATION_FILE, Dataset, save_results
     from engine.inference import FrameFiles, infer, resolve_mode
     from engine.model.checkpoint import load_checkpoint
 
     if not args.input.exists():
         raise InputError(args.input, "no such file or folder")
-    model, meta = load_checkpoint(args.checkpoint, device="cpu")
+    check_classes_option(args.classes)
+    dataset = None
+    if args.input.is_dir() and (args.input / ANNOTATION_FILE).is_file():
+        dataset = Dataset.from_folder(args.input)
+    # the dataset's category names settle an official file's 40 classes (YouTube-VIS 2019 or 2021)
+    model, meta = load_checkpoint(args.checkpoint, device="cpu", classes=args.classes,
+                                  target_names=[c.name for c in dataset.categories] if dataset else None)
+    _classes_note(args.checkpoint, meta, args.classes)
     class_names = list(meta.get("class_names") or [f"class {i + 1}" for i in range(model.cfg.num_classes)])
     cfg = _infer_config(args, meta)
     try:
         resolve_mode(model.cfg.mode, cfg.mode)
     except ValueError as e:
         raise InputError(args.checkpoint, str(e)) from None
-    dataset = None
-    if args.input.is_dir() and (args.input / ANNOTATION_FILE).is_file():
-        dataset = Dataset.from_folder(args.input)
+    if dataset is not None:
         jobs = [(v.id, FrameFiles(dataset.frame_paths(v), v.width, v.height)) for v in dataset.videos]
     else:
         jobs = [(1, VideoReader(args.input, cache_size=2))]
@@ -95,6 +123,8 @@ def _infer(args: argparse.Namespace) -> int:
     if args.eval and dataset is None:
         raise InputError(args.input, "--eval needs a dataset folder (with annotations.json)")
     cat_of = _category_map(class_names, dataset)
+    if dataset is None and meta.get("category_ids"):   # an official file: its dataset's own ids (COCO has gaps)
+        cat_of = [int(i) for i in meta["category_ids"]]
     total = sum(len(src) for _, src in jobs)
     results = []
     done = 0
@@ -129,7 +159,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="shared: every mode trains with the preset's SyncVIS recipe (a controlled comparison); "
                         "own: video trains as Mask2Former-VIS (T = 2, 16 clips/batch, 6k iterations), frame as "
                         "MinVIS (single frames, 32/batch); the tiny preset keeps 16 frames per step")
-    p.add_argument("--init", type=Path, help="checkpoint to fine-tune from")
+    p.add_argument("--init", type=Path,
+                   help="checkpoint to fine-tune from: ours (its architecture), or an official Mask2Former / "
+                        "Mask2Former-VIS / VITA / SyncVIS file (.pth, detectron2 .pkl: the architecture its tensors "
+                        "describe, unless --set model.<architecture field> asks for the preset's); class rows are "
+                        "copied by class name")
     p.add_argument("--iters", type=int, help="iterations (LR steps scale with it)")
     p.add_argument("--val", type=Path,
                    help="validation dataset folder (default: hold out some training videos)")
@@ -149,6 +183,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field, e.g. --set eval_every=200 --set loss.num_points=1024 "
                         "--set model.sync.top_k=8 (repeatable; model.sync.* also applies on top of --init)")
+    _classes_arg(p, "an official --init file")
 
 
 def _parse_overrides(items: list[str]) -> dict:
@@ -173,6 +208,9 @@ def _train(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING, format="%(message)s")
     try:
         overrides = _parse_overrides(args.set)
+        from engine.data.vocabularies import check_classes_option
+
+        check_classes_option(args.classes)
         if args.backbone_weights is not None:
             if not args.backbone_weights.is_file():
                 raise InputError(args.backbone_weights, "no such file")
@@ -183,7 +221,8 @@ def _train(args: argparse.Namespace) -> int:
                          iters=args.iters, num_frames=args.num_frames, batch_size=args.batch, lr=args.lr,
                          device=args.device,
                          val_dir=args.val, resume=args.resume, seed=args.seed, overrides=overrides,
-                         progress=bar, check_replicas=args.check_replicas, recipe=args.recipe)
+                         progress=bar, check_replicas=args.check_replicas, recipe=args.recipe,
+                         init_classes=args.classes)
         finally:
             if bar is not None:
                 bar.close()
@@ -200,14 +239,20 @@ def _info_args(p: argparse.ArgumentParser) -> None:
                                            "Mask2Former-VIS / VITA / SyncVIS file (.pth, detectron2 .pkl)")
     p.add_argument("--json", action="store_true",
                    help="print JSON: layout, architecture and the lists loaded, ignored ([key, why]), missing, "
-                        "unexpected, mismatched ([key, file shape, model shape]), renamed")
+                        "unexpected, mismatched ([key, file shape, model shape]), renamed; for an official "
+                        "file also vocabulary (name, title, reason, classes, category_ids)")
+    _classes_arg(p, "an official file")
 
 
 @command("checkpoint-info", "what the loader makes of a checkpoint file, before anything runs")(_info_args)
 def _checkpoint_info(args: argparse.Namespace) -> int:
+    from engine.data.vocabularies import check_classes_option
     from engine.model.checkpoint import inspect_checkpoint
 
-    info = inspect_checkpoint(args.file)
+    check_classes_option(args.classes)
+    info = inspect_checkpoint(args.file, classes=args.classes)
+    if args.classes is not None and "vocabulary" not in info and not args.json:
+        print(f"note: --classes {args.classes} is not used: {args.file} names its own classes")
     if args.json:
         print(json.dumps(info, indent=1, default=str))
         return 0

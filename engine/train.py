@@ -239,29 +239,56 @@ def _set_rng_state(st: dict) -> None:
 
 # ------------------------------------------------------------------------------------------------ model setup
 def _init_model(p: Preset, num_classes: int, class_names: list[str], init: str | Path | None,
-                sync_overrides: dict[str, Any] | None = None):
+                model_overrides: dict[str, Any] | None = None, init_classes: str | Path | None = None):
     """Build the network; with `init`, start from one of our checkpoints (its architecture, this run's mode
-    and vocabulary; class-head rows are copied by class name) or import an official detectron2-style state
-    dict into the preset's architecture. Returns (model, a note for the log)."""
+    and vocabulary; class-head rows are copied by class name) or from an official detectron2-style file: the
+    architecture its tensors describe (unless `model_overrides` change an architecture field: then the preset's
+    with those changes), this run's mode and vocabulary, class rows copied by name from the vocabulary of the
+    dataset it was trained on (`init_classes` = --classes; 40 classes are settled by a file-name hint or by this
+    run's category names, else AmbiguousClassesError). Returns (model, a note for the log)."""
     from engine.model import checkpoint as ckpt
     from engine.model.syncvis import build_model
 
     p.model.num_classes = num_classes
     if init is None:
         return _fresh_model(p)
-    try:
-        meta = ckpt.read_meta(init)
-    except CheckpointError:
-        model = build_model(p.model)
-        report = ckpt.load_official_checkpoint(model, init, None, class_names)
-        return model, f"imported official weights from {init}: {report.summary()}"
+    kind, obj = ckpt.read_checkpoint_file(init)
+    if kind == "official":
+        return _init_from_official(p, num_classes, class_names, Path(init), obj, model_overrides or {},
+                                   init_classes)
+    meta = {k: v for k, v in obj.items() if k != "state_dict"}
+    if init_classes is not None:
+        log.info("--classes %s is not used: %s names its own classes", init_classes, init)
     p.model = dataclasses.replace(ckpt.checkpoint_config(init, meta), num_classes=num_classes,
                                   mode=p.model.mode)
-    apply_overrides(p, sync_overrides)
+    apply_overrides(p, _sync_overrides(model_overrides))
     model = build_model(p.model)
-    report = ckpt.load_official_state_dict(model, ckpt.read_checkpoint(init)["state_dict"],
-                                           list(meta["class_names"]), class_names)
+    report = ckpt.load_official_state_dict(model, obj["state_dict"], list(meta["class_names"]), class_names)
     return model, f"initialised from {init}: {report.summary()}"
+
+
+def _init_from_official(p: Preset, num_classes: int, class_names: list[str], init: Path, state: dict,
+                        model_overrides: dict[str, Any], init_classes):
+    from engine.model import checkpoint as ckpt
+    from engine.model.syncvis import build_model
+
+    off = ckpt.open_official(init, init_classes, target_names=class_names, state=state,
+                             target_what="training data")
+    arch = sorted(k for k in model_overrides if k.split(".", 1)[-1] in ckpt.ARCHITECTURE_FIELDS)
+    if arch:
+        where = f"the {p.model.backbone} preset's architecture (--set {', '.join(arch)})"
+    else:
+        p.model = dataclasses.replace(off.config, num_classes=num_classes, mode=p.model.mode)
+        apply_overrides(p, {k: v for k, v in model_overrides.items() if k != "model.num_classes"})
+        where = f"the file's architecture ({off.facts.get('trunk')}, {p.model.num_frame_queries} queries)"
+    model = build_model(p.model)
+    source = list(off.classes.names) if off.classes.known else None
+    try:
+        report = ckpt.load_official_state_dict(model, state, source, class_names if source else None)
+    except ValueError as e:
+        raise CheckpointError(init, str(e)) from None
+    return model, (f"imported official weights from {init} into {where}; classes of {off.classes.describe()}: "
+                   f"{report.summary()}")
 
 
 def _fresh_model(p: Preset):
@@ -350,12 +377,14 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
           batch_size: int | None = None, lr: float | None = None, device: str = "auto",
           val_dir: str | Path | None = None, resume: bool = False, seed: int | None = None,
           overrides: dict[str, Any] | None = None, progress: ProgressFn | None = None,
-          cancel: CancelFn | None = None, check_replicas: bool = False, recipe: str = "shared") -> Path:
+          cancel: CancelFn | None = None, check_replicas: bool = False, recipe: str = "shared",
+          init_classes: str | Path | None = None) -> Path:
     """Train `preset` in `mode` on the YTVIS folder `data_dir`; returns the path of the final (or, when
     cancelled, the last saved) checkpoint. `iters` shortens/lengthens the run and scales the LR steps with it.
     `overrides` set any config field (see `apply_overrides`). `check_replicas` makes every rank write a
     checksum of its weights to RUN_DIR/replicas/rank<r>.txt at the end (a DDP sanity check). `recipe="own"` trains
-    a baseline mode with its own method's recipe (engine.config.BASELINE_RECIPES) instead of SyncVIS's."""
+    a baseline mode with its own method's recipe (engine.config.BASELINE_RECIPES) instead of SyncVIS's.
+    `init_classes` names the classes of an official `init` file (see `_init_model`)."""
     from engine.model.checkpoint import load_weights, save_checkpoint
     from engine.model.criterion import SetCriterion
 
@@ -387,7 +416,7 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
         with _stop_signals(stop):
             return _run(p, data_dir, out, init, dev, dd, events, stop, resume, val_dir, progress, cancel,
                         check_replicas, load_weights, save_checkpoint, SetCriterion, preset, mode,
-                        _sync_overrides(overrides))
+                        {k: v for k, v in (overrides or {}).items() if k.startswith("model.")}, init_classes)
     except BaseException as e:
         msg = f"{type(e).__name__}: {e}"
         if not isinstance(e, KeyboardInterrupt):
@@ -404,7 +433,7 @@ def train(data_dir: str | Path, out_dir: str | Path, preset: str = "tiny", mode:
 def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, events: _Events,
          stop: threading.Event, resume: bool, val_dir, progress, cancel, check_replicas,
          load_weights, save_checkpoint, SetCriterion, preset_name: str, mode: str,
-         sync_overrides: dict[str, Any] | None = None) -> Path:
+         model_overrides: dict[str, Any] | None = None, init_classes=None) -> Path:
     tc = p.train
     is_main = dd.rank == 0
     data = Dataset.from_folder(data_dir)
@@ -419,7 +448,7 @@ def _run(p: Preset, data_dir, out: Path, init, dev: torch.device, dd: _Dist, eve
     clips = ClipDataset(data, tc, seed=tc.seed, video_ids=train_ids, class_ids=class_ids)
 
     torch.manual_seed(tc.seed)   # identical initial weights on every rank (DDP also broadcasts rank 0's)
-    model, init_note = _init_model(p, len(class_ids), class_names, init, sync_overrides)
+    model, init_note = _init_model(p, len(class_ids), class_names, init, model_overrides, init_classes)
     model.to(dev)
     criterion = SetCriterion(p.loss, len(class_ids), mode).to(dev)
     # the criterion's point draws get their own RNG, per rank, saved with the checkpoint: resuming is exact

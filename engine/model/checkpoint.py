@@ -7,7 +7,10 @@ It is read with `torch.load(weights_only=True)`, so a checkpoint cannot run code
 
 Official Mask2Former / Mask2Former-VIS / VITA / SyncVIS checkpoints (`{"model": state_dict, ...}` in .pth, or
 pickles of numpy arrays in detectron2 .pkl files) are mapped onto a model built from a config with
-`load_official_state_dict` / `load_official_checkpoint`, following the key map of spec §10.4.
+`load_official_state_dict` / `load_official_checkpoint`, following the key map of spec §10.4. `load_checkpoint`
+opens them like ours: the architecture is read from the tensors (`config_from_official`) and the class names
+from the dataset the class count names (engine/data/vocabularies.py; 40 classes = YouTube-VIS 2019 or 2021 needs
+`classes=`, a file-name hint or the names of the data it will meet).
 """
 from __future__ import annotations
 
@@ -97,15 +100,30 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 def read_checkpoint(path: str | Path) -> dict:
     """The validated raw dict of one of our checkpoints (state dict included, float16 left as stored)."""
     path = Path(path)
+    kind, obj = read_checkpoint_file(path)
+    if kind == "official":
+        raise CheckpointError(path, "this is a detectron2-style checkpoint (official Mask2Former/VITA/"
+                                    "SyncVIS layout) with no model config; open it with load_checkpoint "
+                                    "(the architecture is read from its tensors) or import it into a model "
+                                    "(load_official_checkpoint)")
+    return obj
+
+
+def read_checkpoint_file(path: str | Path) -> tuple[str, dict]:
+    """Read a file once -> ("ours", validated checkpoint dict) or ("official", its unwrapped detectron2-style
+    state dict). Anything else is a CheckpointError."""
+    path = Path(path)
     obj = _load_file(path)
     if not isinstance(obj, dict):
         raise CheckpointError(path, NOT_A_CHECKPOINT)
     if obj.get("format") != FORMAT:
         if _looks_like_official(obj):
-            raise CheckpointError(path, "this is a detectron2-style checkpoint (official Mask2Former/VITA/"
-                                        "SyncVIS layout) with no model config; import it into a model built "
-                                        "from a preset (load_official_checkpoint)")
+            return "official", unwrap_state_dict(obj)
         raise CheckpointError(path, NOT_A_CHECKPOINT)
+    return "ours", _validated(path, obj)
+
+
+def _validated(path: Path, obj: dict) -> dict:
     version = obj.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise CheckpointError(path, f"checkpoint format version {version!r} is newer than this program reads "
@@ -148,16 +166,27 @@ def check_compatible(path: str | Path, stored: ModelConfig, expected: ModelConfi
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", mode: str | None = None,
-                    expect: ModelConfig | None = None) -> tuple[nn.Module, dict]:
+                    expect: ModelConfig | None = None, classes: str | Path | None = None,
+                    target_names: list[str] | None = None) -> tuple[nn.Module, dict]:
     """Rebuild the model from the stored config and load its weights -> (model in eval mode, meta).
 
     `mode` reads the same weights as another view (sync / video / frame: every mode has the same parameters);
     `expect` makes a checkpoint of another class count or architecture fail with a CheckpointError.
+
+    An official Mask2Former / Mask2Former-VIS / VITA / SyncVIS file (.pth, detectron2 .pkl) opens too: the model
+    is built from the architecture its tensors describe (`config_from_official`), the weights are mapped onto it
+    (`load_official_state_dict`), and the class names come from the dataset its class count names
+    (engine.data.vocabularies: `classes` = the --classes option, `target_names` = category names of the data it
+    will meet, to settle 40 classes = YouTube-VIS 2019 or 2021; AmbiguousClassesError when nothing does). Its meta
+    has the same keys as ours, "format": "official", and the provenance says the source file, layout,
+    vocabulary and what the import did.
     """
     from engine.model.syncvis import build_model
 
     path = Path(path)
-    obj = read_checkpoint(path)
+    kind, obj = read_checkpoint_file(path)
+    if kind == "official":
+        return _load_official_file(path, obj, device, mode, expect, classes, target_names)
     meta = {k: v for k, v in obj.items() if k != "state_dict"}
     cfg = checkpoint_config(path, meta)
     if expect is not None:
@@ -170,6 +199,77 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", mode: 
         raise CheckpointError(path, f"cannot build the model it describes: {e}") from None
     _load_own_state(path, model, obj["state_dict"])
     return model.to(device).eval(), meta
+
+
+@dataclass
+class OfficialCheckpoint:
+    """An official file read and understood: its state dict, the architecture of its tensors and its classes."""
+
+    path: Path
+    state: dict
+    config: ModelConfig
+    facts: dict
+    classes: Any                     # engine.data.vocabularies.ClassNames
+
+    @property
+    def layout(self) -> str:
+        return f"official detectron2-style ({self.facts['layout']})"
+
+
+def open_official(path: str | Path, classes: str | Path | None = None, target_names: list[str] | None = None,
+                  state: dict | None = None, target_what: str = "data") -> OfficialCheckpoint:
+    """Read an official file (or use its already read `state`) -> OfficialCheckpoint; CheckpointError when it is
+    not one or its architecture is not understood; AmbiguousClassesError / InputError from the class names."""
+    from engine.data.vocabularies import resolve_classes
+
+    path = Path(path)
+    if state is None:
+        kind, state = read_checkpoint_file(path)
+        if kind != "official":
+            raise CheckpointError(path, "a SyncVIS Studio checkpoint, not an official detectron2-style one")
+    try:
+        cfg, facts = config_from_official(state)
+    except ValueError as e:
+        raise CheckpointError(path, f"detectron2-style checkpoint, but {e}") from None
+    names = resolve_classes(cfg.num_classes, path, classes, target_names, target_what)
+    facts["vocabulary"] = names.describe()
+    return OfficialCheckpoint(path, state, cfg, facts, names)
+
+
+def _load_official_file(path: Path, state: dict, device, mode: str | None, expect: ModelConfig | None,
+                        classes, target_names) -> tuple[nn.Module, dict]:
+    from engine.model.syncvis import build_model
+
+    off = open_official(path, classes, target_names, state=state)
+    cfg = off.config
+    if expect is not None:
+        check_compatible(path, cfg, expect)
+    if mode is not None:
+        cfg.mode = mode
+    try:
+        model = build_model(cfg)
+        report = load_official_state_dict(model, state)
+    except (ValueError, NotImplementedError) as e:
+        raise CheckpointError(path, str(e)) from None
+    provenance = {"source": str(path), "format": path.suffix.lstrip(".") or "file", "layout": off.layout,
+                  "trunk": off.facts.get("trunk"), "vocabulary": off.classes.key,
+                  "vocabulary_title": off.classes.title, "vocabulary_reason": off.classes.reason,
+                  "import": report.summary(), "missing": len(report.missing),
+                  "unexpected": len(report.unexpected), "mismatched": len(report.mismatched)}
+    meta = {"format": "official", "version": None, "config": to_dict(cfg), "class_names": list(off.classes.names),
+            "category_ids": list(off.classes.ids), "provenance": provenance, "fp16": False, "saved_at": None,
+            "extra": {}}
+    return model.to(device).eval(), meta
+
+
+def peek_classes(path: str | Path, classes: str | Path | None = None):
+    """The ClassNames an official file would open with (None for one of ours): for a caller that asks the user
+    before loading. Raises AmbiguousClassesError when it has to ask, CheckpointError when the file is neither."""
+    path = Path(path)
+    kind, obj = read_checkpoint_file(path)
+    if kind == "ours":
+        return None
+    return open_official(path, classes, state=obj).classes
 
 
 def load_weights(model: nn.Module, path: str | Path) -> dict:
@@ -571,21 +671,24 @@ def config_from_official(state: dict) -> tuple[ModelConfig, dict]:
                                  25: "OVIS (25 classes)", 80: "COCO (80 classes)"}.get(cfg.num_classes,
                                                                                        "unknown")})
     if backbone is None:
-        raise ValueError(f"backbone not supported: {facts['backbone']}")
+        raise ValueError(f"backbone not supported: {facts['trunk']}")
     return cfg, facts
 
 
-def inspect_checkpoint(path: str | Path) -> dict:
+def inspect_checkpoint(path: str | Path, classes: str | Path | None = None) -> dict:
     """What the loader makes of a file before anything runs: {"file", "layout", "architecture", "loaded",
     "ignored" ([key, why]), "missing", "unexpected", "mismatched" ([our key, file shape, our shape]),
     "renamed", "summary"}. Ours load strictly (every list but `loaded` empty, or CheckpointError); official files
-    are mapped onto the architecture their tensors describe."""
+    are mapped onto the architecture their tensors describe, and "vocabulary" says which dataset's class names
+    they open with and why (`classes`: the --classes option; an ambiguous count is reported, not an error:
+    "name" None and the question in "reason")."""
+    from engine.data.vocabularies import AmbiguousClassesError
     from engine.model.syncvis import build_model
 
     path = Path(path)
-    obj = _load_file(path)
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        meta = read_checkpoint(path)
+    kind, obj = read_checkpoint_file(path)
+    if kind == "ours":
+        meta = obj
         cfg = checkpoint_config(path, meta)
         model = build_model(cfg)
         _load_own_state(path, model, meta["state_dict"])
@@ -596,29 +699,40 @@ def inspect_checkpoint(path: str | Path) -> dict:
                 "architecture": arch, "loaded": sorted(meta["state_dict"]), "ignored": [], "missing": [],
                 "unexpected": [], "mismatched": [], "renamed": [],
                 "summary": f"{len(meta['state_dict'])} tensors, all loaded", "provenance": meta.get("provenance")}
+    state = obj
     try:
-        state = unwrap_state_dict(obj)
-    except TypeError:
-        raise CheckpointError(path, NOT_A_CHECKPOINT) from None
-    if not _looks_like_official({"model": state}):
-        raise CheckpointError(path, f"{NOT_A_CHECKPOINT} (no backbone.* or sem_seg_head.* weights)")
+        off = open_official(path, classes, state=state)
+        vocabulary = off.classes.as_dict()
+    except AmbiguousClassesError as e:
+        off = None
+        vocabulary = {"name": None, "title": "ambiguous", "reason": e.problem, "known": True, "classes": [],
+                      "category_ids": [], "candidates": e.candidates}
+    if off is None:
+        try:
+            cfg, facts = config_from_official(state)
+        except ValueError as e:
+            raise CheckpointError(path, f"detectron2-style checkpoint, but {e}") from None
+        facts["vocabulary"] = vocabulary["reason"]
+    else:
+        cfg, facts = off.config, off.facts
     try:
-        cfg, facts = config_from_official(state)
         model = build_model(cfg)
         report = load_official_state_dict(model, state)
     except ValueError as e:
         raise CheckpointError(path, str(e)) from None
     arch = {**facts, **{k: getattr(cfg, k) for k in ("mode",) + ARCHITECTURE_FIELDS + ("num_classes",)}}
+    if vocabulary["classes"]:
+        arch["classes"] = list(vocabulary["classes"])
     arch["parameters"] = model.num_parameters()
     return {"file": str(path), "layout": f"official detectron2-style ({facts['layout']})", "architecture": arch,
             "loaded": report.loaded, "ignored": [[k, ignore_reason(k)] for k in report.ignored],
             "missing": report.missing, "unexpected": report.unexpected,
             "mismatched": [[k, list(a), list(b)] for k, a, b in report.mismatched],
-            "renamed": [list(m) for m in report.mapped], "summary": report.summary()}
+            "renamed": [list(m) for m in report.mapped], "summary": report.summary(), "vocabulary": vocabulary}
 
 
-__all__ = ["ARCHITECTURE_FIELDS", "FORMAT", "VERSION", "LoadReport", "check_compatible", "checkpoint_config",
-           "config_from_official", "ignore_reason", "inspect_checkpoint", "load_checkpoint",
-           "load_official_checkpoint", "load_official_state_dict", "load_weights",
-           "official_key", "read_checkpoint", "read_meta", "save_checkpoint", "unwrap_model",
-           "unwrap_state_dict"]
+__all__ = ["ARCHITECTURE_FIELDS", "FORMAT", "VERSION", "LoadReport", "OfficialCheckpoint", "check_compatible",
+           "checkpoint_config", "config_from_official", "ignore_reason", "inspect_checkpoint", "load_checkpoint",
+           "load_official_checkpoint", "load_official_state_dict", "load_weights", "official_key", "open_official",
+           "peek_classes", "read_checkpoint", "read_checkpoint_file", "read_meta", "save_checkpoint",
+           "unwrap_model", "unwrap_state_dict"]
