@@ -14,7 +14,9 @@ Cancellation is a typed outcome, not an error text: `handle.cancel()` sets a fla
 windows; a cancelled run emits `cancelled(result)` with what it finished (a VideoPrediction with
 `complete=False`), or `cancelled(None)` when it never started, and `ended(JobOutcome.CANCELLED)`.
 
-torch is imported only in this thread's code paths, so opening the window costs no torch start-up.
+torch and the model code are imported once, on the GUI thread, when the worker is made (`preload_engine`,
+before the window shows): importing them from the worker thread held the GIL in single C calls (loading and
+initialising libtorch) for up to 360 ms, which froze the window at the start of the first run.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import itertools
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -229,6 +232,24 @@ def memory_text() -> str:
     return text
 
 
+SWITCH_INTERVAL_S = 0.001
+
+
+def preload_engine() -> float:
+    """Import torch and the inference and model code on the calling (GUI) thread -> seconds it took (0 when
+    already imported). See the module docstring for why not in the worker thread."""
+    if "engine.inference" in sys.modules:
+        return 0.0
+    t0 = time.perf_counter()
+    import timm  # noqa: F401  (the EfficientNet trunk; it pulls torchvision and huggingface_hub in)
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+    import engine.inference  # noqa: F401
+    import engine.model.checkpoint  # noqa: F401
+    import engine.model.syncvis  # noqa: F401
+    return time.perf_counter() - t0
+
+
 class _Thread(QThread):
     def __init__(self, owner: EngineWorker):
         super().__init__()
@@ -266,6 +287,11 @@ class EngineWorker(QObject):
         self.info: dict = {}
         self.busy_job: JobHandle | None = None
         self._event.connect(self._deliver)
+        preload_engine()
+        # The GUI thread gives up the GIL around Qt calls and may then wait up to one switch interval for the
+        # worker (or the review queue's thread) to hand it back. 1 ms instead of Python's 5 ms shortens those
+        # waits (bench_gui: longest end-of-run stall 268 -> 233 ms, one run each, so within the noise).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._thread = _Thread(self)
         self._thread.start()
 

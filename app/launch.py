@@ -98,6 +98,19 @@ def launch(argv: list[str] | None = None) -> int:
 
     from app.main_window import MainWindow
 
+    splash = None
+    if not args.screenshot:   # the engine's imports take a few seconds before the window can show
+        from PySide6.QtCore import Qt
+        from PySide6.QtGui import QColor, QPixmap
+        from PySide6.QtWidgets import QSplashScreen
+
+        pix = QPixmap(420, 90)
+        pix.fill(QColor(32, 33, 36))
+        splash = QSplashScreen(pix)
+        splash.showMessage("SyncVIS Studio\nstarting the engine (PyTorch)…", Qt.AlignmentFlag.AlignCenter,
+                           QColor(230, 230, 230))
+        splash.show()
+        app.processEvents()
     win = MainWindow()
     if args.screenshot:
         win.show_message_boxes = False  # messages go to the status bar (and the log), never block the exit
@@ -110,6 +123,8 @@ def launch(argv: list[str] | None = None) -> int:
             remember(Path(args.checkpoint).resolve(), args.classes)
         win.set_checkpoint(str(Path(args.checkpoint).resolve()))
     win.show()
+    if splash is not None:
+        splash.finish(win)
 
     video = args.video or (str(DEMO_VIDEO) if args.demo else None)
     state = {"ok": True, "t0": time.monotonic(), "code": 0}

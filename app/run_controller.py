@@ -51,7 +51,8 @@ def same_file(a: str, b: str) -> bool:
 
 
 class RunController(QObject):
-    run_finished = Signal(object)   # the final VideoPrediction of a main run (complete or cancelled)
+    run_finished = Signal(object)   # the final VideoPrediction of a main run (complete or cancelled); its
+    #                                 handler redraws the document (Editing.accept_run does)
     state_changed = Signal()        # a run started or ended, or the checkpoint changed (enable actions)
 
     def __init__(self, window: QMainWindow, doc: Document, worker: EngineWorker, settings: Settings,
@@ -61,6 +62,7 @@ class RunController(QObject):
         self.checkpoint = ""
         self.job: JobHandle | None = None
         self._started_at = 0.0
+        self._frames_done = (0, -1)
         self._fit_checked = False
 
         self.ckpt_combo = QComboBox()
@@ -172,6 +174,7 @@ class RunController(QObject):
         job = self.worker.submit(InferJob(str(self.doc.video.path), str(ckpt), self.device(), internals=True,
                                           window=window, tag="main", max_side=TEST_MAX_SIDE))
         self._fit_checked = False
+        self._frames_done = (0, -1)   # (done, total) from the run's progress
         self.job = job
         mine = lambda fn: lambda *a: fn(*a) if job is self.job else None  # noqa: E731 - ignore replaced runs
         job.started.connect(mine(self.status.job_label.setText))
@@ -229,11 +232,15 @@ class RunController(QObject):
         return v is not None and pred.num_frames == v.num_frames
 
     def _on_progress(self, done: int, total: int, eta: float) -> None:
+        self._frames_done = (done, total)
         eta_text = " · ETA after the first window" if eta < 0 else f" · ETA {duration(eta)}"
         self.status.job_progress(done, total, f"{Path(self.checkpoint).name} at {self.test_size_text()}: "
                                               f"{done}/{total} frames{eta_text}")
 
     def _on_partial(self, pred: VideoPrediction) -> None:
+        done, total = self._frames_done
+        if done >= total > 0:
+            return   # the last window: the final result follows at once, and one redraw of it is enough
         if self.accepts(pred):
             pred.complete = False
             self._check_fit(pred)
@@ -250,7 +257,9 @@ class RunController(QObject):
         if pred is None or not self.accepts(pred):
             return
         self._check_fit(pred)
-        self.doc.set_prediction(pred)
+        # The views redraw once, when run_finished's handler has given the tracks to the project (or, with none
+        # open, shown them): a full redraw of the run and then one of the project stalled the GUI at 720p.
+        self.doc.set_prediction(pred, notify=False)
         secs = time.perf_counter() - self._started_at
         if pred.complete:
             msg = f"Done: {len(pred.tracks)} tracks over {pred.num_frames} frames in {duration(secs)}"
