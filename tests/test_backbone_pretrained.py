@@ -166,11 +166,10 @@ def test_frozen_stages_get_no_gradient_and_the_rest_does():
         build_backbone("resnet50", pretrained=True)
 
 
-@pytest.mark.parametrize("name", ["tiny-sync.pt", "tiny-video.pt"])
-def test_bundled_checkpoints_keep_their_own_trunk(name):
-    """The first-generation bundled models (tiny-video.pt) name mobilenet_v3_small in their config: they rebuild
-    that trunk with their own normalisation, whatever the tiny preset now says; the second generation
-    (tiny-sync.pt) rebuilds the EfficientNet trunk."""
+@pytest.mark.parametrize("name", ["tiny-sync.pt", "tiny-video.pt", "tiny-frame.pt"])
+def test_bundled_checkpoints_rebuild_the_efficientnet_trunk(name):
+    """The bundled models are the second generation: they rebuild the pretrained EfficientNet trunk with its
+    [-1, 1] input scaling from their own config."""
     from engine.model.checkpoint import load_checkpoint, read_meta
 
     path = ROOT / "resources" / "models" / name
@@ -178,10 +177,33 @@ def test_bundled_checkpoints_keep_their_own_trunk(name):
         pytest.skip(f"no {name}")
     cfg = read_meta(path)["config"]
     model, _ = load_checkpoint(path)
-    assert model.cfg.backbone == cfg["backbone"]
-    if cfg["backbone"] == "mobilenet_v3_small":
-        assert type(model.backbone).__name__ == "Backbone" and model.cfg.freeze_at == 0
-        assert tuple(model.cfg.pixel_mean) == (123.675, 116.28, 103.53)
-    else:
-        assert type(model.backbone).__name__ == "TimmBackbone"
-        assert tuple(model.cfg.pixel_mean) == (127.5,) * 3
+    assert model.cfg.backbone == cfg["backbone"] == NAME
+    assert type(model.backbone).__name__ == "TimmBackbone"
+    assert tuple(model.cfg.pixel_mean) == (127.5,) * 3
+
+
+def test_first_generation_checkpoint_keeps_its_own_trunk(tmp_path):
+    """A first-generation checkpoint (random MobileNetV3 trunk; its config, as stored, predates freeze_at and
+    says ImageNet mean/std) rebuilds that trunk with its own normalisation, whatever the tiny preset now says."""
+    import torch
+
+    from engine.config import preset
+    from engine.model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+    from engine.model.syncvis import build_model
+
+    torch.manual_seed(0)
+    old = build_model(preset("tiny_mobilenet", "video").model)
+    path = save_checkpoint(tmp_path / "gen1.pt", old, [f"c{i}" for i in range(8)], {"note": "test"})
+    obj = read_checkpoint(path)
+    obj["config"] = {
+        "mode": "video", "backbone": "mobilenet_v3_small", "frozen_bn": False, "num_classes": 8, "hidden_dim": 64,
+        "nheads": 4, "dim_feedforward": 256, "dec_layers": 3, "num_frame_queries": 16, "num_video_queries": 16,
+        "mask_dim": 64, "enc_layers": 1, "enc_dim_feedforward": 128, "enc_n_points": 4, "conv_dim": 64,
+        "size_divisibility": 32, "pixel_mean": (123.675, 116.28, 103.53), "pixel_std": (58.395, 57.12, 57.375),
+        "sync": {"top_k": 4, "momentum": 0.05, "order": "frame_first", "selection": "top2_sum"}}
+    torch.save(obj, path)
+    model, _ = load_checkpoint(path)
+    assert type(model.backbone).__name__ == "Backbone" and model.cfg.freeze_at == 0
+    assert tuple(model.cfg.pixel_mean) == (123.675, 116.28, 103.53)
+    a, b = old.state_dict(), model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
