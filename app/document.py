@@ -64,7 +64,7 @@ class RunInfo:
     frames_done: int
 
 
-def _frames_reached(pred: VideoPrediction) -> int:
+def frames_reached(pred: VideoPrediction) -> int:
     """Frames a partial run has processed: the engine writes a mask (possibly empty) on every processed
     frame and None beyond, so the longest prefix of non-None masks tells (window internals when no tracks)."""
     done = max((w.end for w in pred.windows), default=0)
@@ -232,7 +232,7 @@ class Document:
         self.categories = list(pred.categories)
         self.tracks = list(pred.tracks)
         done = frames_done if frames_done is not None else (
-            pred.num_frames if pred.complete else _frames_reached(pred))
+            pred.num_frames if pred.complete else frames_reached(pred))
         self.run = RunInfo(pred.checkpoint, pred.mode, pred.complete, done)
         self.cache.clear()
         if notify:

@@ -235,19 +235,15 @@ def memory_text() -> str:
 SWITCH_INTERVAL_S = 0.001
 
 
-def preload_engine() -> float:
-    """Import torch and the inference and model code on the calling (GUI) thread -> seconds it took (0 when
-    already imported). See the module docstring for why not in the worker thread."""
-    if "engine.inference" in sys.modules:
-        return 0.0
-    t0 = time.perf_counter()
+def preload_engine() -> None:
+    """Import torch and the inference and model code on the calling (GUI) thread (a no-op once imported). See
+    the module docstring for why not in the worker thread."""
     import timm  # noqa: F401  (the EfficientNet trunk; it pulls torchvision and huggingface_hub in)
     import torch  # noqa: F401
     import torchvision  # noqa: F401
     import engine.inference  # noqa: F401
     import engine.model.checkpoint  # noqa: F401
     import engine.model.syncvis  # noqa: F401
-    return time.perf_counter() - t0
 
 
 class _Thread(QThread):

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QToolBar
 
-from app.document import Document
+from app.document import Document, frames_reached
 from app.engine_worker import EngineWorker, InferJob, JobHandle
 from app.fit_note import class_fit_note
 from app.presenters import duration
@@ -62,7 +62,6 @@ class RunController(QObject):
         self.checkpoint = ""
         self.job: JobHandle | None = None
         self._started_at = 0.0
-        self._frames_done = (0, -1)
         self._fit_checked = False
 
         self.ckpt_combo = QComboBox()
@@ -174,7 +173,6 @@ class RunController(QObject):
         job = self.worker.submit(InferJob(str(self.doc.video.path), str(ckpt), self.device(), internals=True,
                                           window=window, tag="main", max_side=TEST_MAX_SIDE))
         self._fit_checked = False
-        self._frames_done = (0, -1)   # (done, total) from the run's progress
         self.job = job
         mine = lambda fn: lambda *a: fn(*a) if job is self.job else None  # noqa: E731 - ignore replaced runs
         job.started.connect(mine(self.status.job_label.setText))
@@ -232,14 +230,12 @@ class RunController(QObject):
         return v is not None and pred.num_frames == v.num_frames
 
     def _on_progress(self, done: int, total: int, eta: float) -> None:
-        self._frames_done = (done, total)
         eta_text = " · ETA after the first window" if eta < 0 else f" · ETA {duration(eta)}"
         self.status.job_progress(done, total, f"{Path(self.checkpoint).name} at {self.test_size_text()}: "
                                               f"{done}/{total} frames{eta_text}")
 
     def _on_partial(self, pred: VideoPrediction) -> None:
-        done, total = self._frames_done
-        if done >= total > 0:
+        if frames_reached(pred) >= pred.num_frames:
             return   # the last window: the final result follows at once, and one redraw of it is enough
         if self.accepts(pred):
             pred.complete = False

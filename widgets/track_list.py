@@ -214,6 +214,9 @@ class TrackTableModel(QAbstractTableModel):
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.CheckStateRole])
 
 
+_STRIP_MX, _STRIP_MY = 4, 5   # the presence strip's margins inside its cell, px
+
+
 class _PresenceDelegate(QStyledItemDelegate):
     """Draws the presence strip pixel for pixel (no scaling), and the current frame as a white tick."""
 
@@ -228,7 +231,7 @@ class _PresenceDelegate(QStyledItemDelegate):
         row = src.data(STRIP_ROLE)
         if row is None:
             return
-        r: QRect = option.rect.adjusted(4, 5, -4, -5)
+        r: QRect = option.rect.adjusted(_STRIP_MX, _STRIP_MY, -_STRIP_MX, -_STRIP_MY)
         if r.width() <= 0 or r.height() <= 0:
             return
         painter.save()
@@ -325,11 +328,11 @@ class TrackList(QWidget):
             # frame change does not redraw the whole list (a few ms at 20 rows in the offscreen raster).
             x0, w = self.view.columnViewportPosition(COL_PRESENCE), self.view.columnWidth(COL_PRESENCE)
             height = self.view.viewport().height()
-            inner = w - 8   # the strip's rectangle inside the cell (the delegate's adjusted(4, 5, -4, -5))
+            inner = w - 2 * _STRIP_MX   # the strip's width inside the cell, as the delegate draws it
             for f in (old, frac):
                 if f is None or inner <= 0:
                     continue
-                x = x0 + 4 + min(inner - 1, int(np.floor(f * inner)))
+                x = x0 + _STRIP_MX + min(inner - 1, int(np.floor(f * inner)))
                 self.view.viewport().update(QRect(x - 2, 0, 5, height))
 
     def set_selected(self, track_id: int) -> None:

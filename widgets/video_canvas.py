@@ -263,10 +263,10 @@ class VideoCanvas(QWidget):
         )
         self._message.hide()
         if new_shape:
-            fits = all(np.shape(ov.mask) == frame.shape[:2] for ov in self._overlays if ov.box is None) and all(
-                ov.box[2] <= frame.shape[1] and ov.box[3] <= frame.shape[0] for ov in self._overlays
-                if ov.box is not None)
-            self.set_overlays(self._overlays if fits else [])
+            try:   # mask_boxes is the one check that masks fit the frame
+                self.set_overlays(self._overlays)
+            except ValueError:
+                self.set_overlays([])
             self.fit_view()
 
     def set_overlays(self, overlays: list[MaskOverlay]) -> None:
