@@ -7,7 +7,6 @@ prediction object and dropped with it, so no cache is keyed by `id(...)` (ids of
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,10 +18,12 @@ from app.document import TRACKS, Document
 from app.engine_worker import EngineWorker, JobHandle, QueryMasksJob
 from app.run_controller import TEST_MAX_SIDE
 from app.track_views import TrackViews
+from app.turns import Turns
 from app.view_state import FrameQuery, ViewState
 from engine import review
 from engine.data import masks as rle_masks
 from engine.data.masks import decode
+from engine.review_worker import QueueRanker
 from engine.types import VideoPrediction
 from widgets.aggregation_view import AggregationView
 from widgets.colors import track_color
@@ -52,29 +53,12 @@ class _Shown:
     frame: int = -1
 
 
-def motion_for_video(path: str, num_frames: int) -> review.MotionEvidence | None:
-    """The motion evidence of a video file (its own reader, so the GUI's cache is untouched); None when it
-    cannot be read."""
-    from engine.data.video import VideoReader
-
-    try:
-        with VideoReader(path, cache_size=2) as reader:
-            grey = []
-            for i, f in enumerate(reader):
-                if i >= num_frames:
-                    break
-                grey.append(review.small_grey(f))
-        return review.motion_from_grey(grey)
-    except Exception:  # noqa: BLE001 - the queue then ranks on the model's own cues
-        return None
-
-
 class Analysis(QObject):
-    _queue_ready = Signal(object, object, object)   # (prediction, items, motion), from the queue thread
+    _queue_ready = Signal(object, object, object)   # (prediction, items, motion), from the ranker's thread
 
     def __init__(self, parent: QWidget, doc: Document, view: ViewState, worker: EngineWorker,
                  device: Callable[[], str], frame_image: Callable[[int], object], tracks: TrackViews,
-                 seek: Callable[[int], None], status: Callable[[str, int], None]):
+                 seek: Callable[[int], None], status: Callable[[str, int], None], turns: Turns | None = None):
         super().__init__(parent)
         self.doc, self.view, self.worker, self.device = doc, view, worker, device
         self.frame_image, self.tracks, self.seek, self.status = frame_image, tracks, seek, status
@@ -88,10 +72,11 @@ class Analysis(QObject):
         self._agg_shown: _Shown | None = None
         self._agg_reverse_at: tuple | None = None   # (track, frame, direction) shown
         self._motion: tuple[str, int, review.MotionEvidence | None] | None = None   # (path, frames, evidence)
-        self._queue_thread: threading.Thread | None = None
+        self.ranker = QueueRanker()   # a child process: a thread here would hold the GIL the GUI needs
         self._queue_for: VideoPrediction | None = None   # the run the queue thread is ranking
         self._queue_again = False
         self._queue_ready.connect(self._on_queue_ready)
+        self.turns = turns or Turns(self)   # panel redraws after a new or growing run, one per event-loop turn
 
         for w in (self.review, self.frame_video, self.aggregation):
             w.frame_requested.connect(seek)
@@ -124,20 +109,36 @@ class Analysis(QObject):
         self._fv_shown = self._agg_shown = self._agg_reverse_at = None
         if not payload.get("partial"):
             self.refresh_review_queue()
-        self.update_frame_panels()
+        else:
+            self.ranker.start()   # a run is under way: have the ranking process ready for its end
+        # In later turns, one panel each: the track views redraw in this one, and a run's window (or its
+        # end) redrawing everything at once held the GUI thread past a frame's budget.
+        self.turns.schedule("analysis.frame_video", lambda: self._on_frame_shown() and self.update_frame_video())
+        self.turns.schedule("analysis.aggregation", lambda: self._on_frame_shown() and self.update_aggregation())
 
     def update_frame_panels(self) -> None:
+        """The panels for the frame on screen, now (a frame change or selection: input the user waits on)."""
+        self.turns.cancel("analysis.frame_video", "analysis.aggregation")
+        if self._on_frame_shown():
+            self.update_frame_video()
+            self.update_aggregation()
+
+    def _on_frame_shown(self) -> bool:
+        """A frame is on screen (so there are panels to draw); marks it visited in the review queue."""
         frame = self.view.frame
         if self.doc.video is None or frame < 0:
-            return
-        self.update_frame_video()
-        self.update_aggregation()
+            return False
         if any(it.frame == frame for it in self._queue_items):
             self.review.mark_visited(frame)
+        return True
 
     def pending(self) -> bool:
         """Query-mask jobs, or the review queue being ranked."""
-        return bool(self.cache.query_jobs) or self._queue_for is not None
+        return bool(self.cache.query_jobs) or self._queue_for is not None or self.turns.pending()
+
+    def close(self) -> None:
+        """The window closes: stop the ranking process."""
+        self.ranker.close()
 
     def abandon(self) -> None:
         """A new video: pending query-mask jobs go, cached masks with them."""
@@ -154,7 +155,7 @@ class Analysis(QObject):
         return self._motion[2]
 
     def refresh_review_queue(self) -> None:
-        """Rank the frames of the document's run in a background thread (the queue fills in when done)."""
+        """Rank the frames of the document's run in the ranker's child process (the queue fills in when done)."""
         pred = self.doc.prediction
         if pred is None:
             self._queue_items = []
@@ -171,18 +172,18 @@ class Analysis(QObject):
         self._queue_for = pred
         self.review.set_status("Ranking the frames by how likely the model is wrong there…")
 
-        def work() -> None:
-            motion = known
+        def done(result) -> None:   # in the ranker's thread
+            if isinstance(result, Exception):
+                items, motion = result, None
+            else:
+                items, motion = result
             try:
-                if need_motion:
-                    motion = motion_for_video(*key)
-                items = review.review_queue(pred, motion)
-            except Exception as e:  # noqa: BLE001 - reported in the panel, never a crash
-                items = e
-            self._queue_ready.emit(pred, items, (key, motion) if need_motion else None)
+                failed = isinstance(items, Exception)
+                self._queue_ready.emit(pred, items, (key, motion) if need_motion and not failed else None)
+            except RuntimeError:
+                pass   # the window closed while the child ranked
 
-        self._queue_thread = threading.Thread(target=work, name="review-queue", daemon=True)
-        self._queue_thread.start()
+        self.ranker.rank(pred, key, known, need_motion, done)
 
     def _on_queue_ready(self, pred: VideoPrediction, items, motion) -> None:
         self._queue_for = None

@@ -190,10 +190,11 @@ class Document:
         self.cache.clear()
 
     # ------------------------------------------------------------ the project's tracks
-    def show_project(self, project: ProjectDocument, change: Change | None = None) -> None:
+    def show_project(self, project: ProjectDocument, change: Change | None = None, bulk: bool = False) -> None:
         """Show the project's (editable) tracks. The prediction stays as it was (analysis and compare read it;
         an edit never changes it). Only the tracks and frames `change` names are rebuilt and re-decoded, so a
-        brush stroke on a 1,000-frame video costs one track's list, not the whole document."""
+        brush stroke on a 1,000-frame video costs one track's list, not the whole document. `bulk` (a run's
+        import) tells the views that everything changed at once, so they may spread their redraws over turns."""
         self.project = project
         self.categories = []
         n = project.num_frames
@@ -214,7 +215,7 @@ class Document:
         else:
             for tid, frames in change.masks.items():
                 self.cache.invalidate(tid, frames)
-        self._emit(TRACKS, partial=False, change=change)
+        self._emit(TRACKS, partial=False, change=change, bulk=bulk)
 
     @property
     def num_frames(self) -> int:

@@ -49,6 +49,7 @@ class Editing(QObject):
         self.exclusive = False          # "masks never overlap": painting takes pixels from other tracks
         self.ask = True                 # dialogs for choices (tests pass the choice instead)
         self._runs = 0
+        self._importing = False   # a run import is being applied (its redraw may spread over turns)
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)
         self._view_timer.setInterval(VIEW_SAVE_DELAY_MS)
@@ -98,7 +99,7 @@ class Editing(QObject):
 
     def _on_changed(self, change) -> None:
         if self.pdoc is not None and not self.is_running():
-            self.doc.show_project(self.pdoc, change)
+            self.doc.show_project(self.pdoc, change, bulk=self._importing)
 
     def _save_view_state(self) -> None:
         p = self.session.project
@@ -148,7 +149,11 @@ class Editing(QObject):
             return False
         self._runs += 1
         n = self._runs
-        ok = self.push(lambda d: import_prediction(d, pred, f"run {n}"), quiet=True)
+        self._importing = True
+        try:
+            ok = self.push(lambda d: import_prediction(d, pred, f"run {n}"), quiet=True)
+        finally:
+            self._importing = False
         if not ok:  # nothing imported: the project's tracks come back on screen in place of the run's
             self.doc.show_project(self.pdoc)
         if ok:

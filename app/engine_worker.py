@@ -251,9 +251,29 @@ class _Thread(QThread):
         super().__init__()
         self.owner = owner
         self.setObjectName("EngineWorker")
+        self.native_id: int | None = None   # the OS thread id, once running
 
     def run(self) -> None:
+        self.native_id = threading.get_native_id()
+        lower_thread_priority(WORKER_NICE)
         self.owner._loop()
+
+
+WORKER_NICE = 5   # how much the engine's threads yield the CPU to the GUI thread (Linux nice increment)
+
+
+def lower_thread_priority(increment: int) -> None:
+    """Give the calling thread (and the threads it starts: torch's OpenMP pool, the video reader's) a lower
+    CPU priority than the GUI thread. On a 2-core machine the model's threads otherwise take the cores from
+    the GUI thread, and a redraw that takes 8 ms alone took 15-40 ms during a run. Linux only (per-thread
+    nice values); elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
+    except OSError:
+        pass
 
 
 class EngineWorker(QObject):
@@ -285,7 +305,7 @@ class EngineWorker(QObject):
         self._event.connect(self._deliver)
         preload_engine()
         # The GUI thread gives up the GIL around Qt calls and may then wait up to one switch interval for the
-        # worker (or the review queue's thread) to hand it back. 1 ms instead of Python's 5 ms shortens those
+        # worker (or the video reader's thread) to hand it back. 1 ms instead of Python's 5 ms shortens those
         # waits (bench_gui: longest end-of-run stall 268 -> 233 ms, one run each, so within the noise).
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._thread = _Thread(self)

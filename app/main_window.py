@@ -54,6 +54,7 @@ from app.run_controller import RunController, default_checkpoint
 from app.settings import Settings
 from app.status import Message, Status
 from app.track_views import TrackViews
+from app.turns import Turns
 from app.view_state import ViewState
 from engine.errors import InputError
 from engine.types import VideoPrediction
@@ -121,7 +122,11 @@ class MainWindow(QMainWindow):
         self.canvas.files_dropped.connect(lambda paths: paths and self.open_video(str(paths[0])))
         self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.track_list, self.timeline = TrackList(), Timeline()
-        self.tracks = TrackViews(self.doc, self.view, self.canvas, self.track_list, self.timeline, self.frame)
+        # One queue of deferred work for the whole window, one step per event-loop turn (app/turns.py): a run's
+        # windows and its end redraw many views, and two queues would run a step each in the same turn.
+        self.turns = Turns(self)
+        self.tracks = TrackViews(self.doc, self.view, self.canvas, self.track_list, self.timeline, self.frame,
+                                 self.turns)
         self.prop_labels = self.tracks.prop_labels
         self.playback = Playback(self, self.doc, self.view, self.actions_, self.frame, status)
         self.play_timer = self.playback.timer
@@ -129,7 +134,7 @@ class MainWindow(QMainWindow):
         self.timeline.frame_requested.connect(self.seek)
         self.runs = RunController(self, self.doc, self.worker, self.settings, self.status)
         self.analysis = Analysis(self, self.doc, self.view, self.worker, self.runs.device, self.frame,
-                                 self.tracks, self.seek, status)
+                                 self.tracks, self.seek, status, self.turns)
         self.review, self.frame_video = self.analysis.review, self.analysis.frame_video
         self.aggregation = self.analysis.aggregation
         self.comparison = Comparison(self, self.doc, self.view, self.worker, self.status, self.runs.device,
@@ -307,6 +312,7 @@ class MainWindow(QMainWindow):
 
         path = Path(path)
         self.stop()
+        self.settle()   # the last run's tracks reach its project before the project closes
         reader = None
         try:
             reader = VideoReader(path, cache_size=256, read_ahead=24, cache_bytes=768 * 2**20)
@@ -419,6 +425,7 @@ class MainWindow(QMainWindow):
 
     def run_model(self, checkpoint: str | None = None, window: int | None = None) -> JobHandle | None:
         """Start SyncVIS on the open video (results stream in window by window); None when it cannot start."""
+        self.settle()   # the last run is in the project before the next one starts
         return self.runs.run(checkpoint, window)
 
     def cancel_run(self) -> None:
@@ -428,7 +435,7 @@ class MainWindow(QMainWindow):
 
     def is_busy(self) -> bool:
         return (self.runs.is_running() or bool(self.comparison.jobs()) or self.analysis.pending()
-                or not self.worker.is_idle())
+                or self.turns.pending() or not self.worker.is_idle())
 
     def set_compare_sources(self, keys: list[str]) -> None:
         self.comparison.set_sources(keys)
@@ -437,11 +444,27 @@ class MainWindow(QMainWindow):
         return self.comparison.run()
 
     def _on_run_finished(self, pred: VideoPrediction) -> None:
-        self.editing.accept_run(pred)
-        self._update_ground_truth_scores()
-        self.comparison.reset(keep_checkpoints=True)
-        self.comparison.update_panes()
-        self.run_finished.emit(pred)
+        """The end of a run, one step per event-loop turn (app/turns.py): the import into the project (its
+        commit and the track views), the ground-truth scores, the compare panes, then `run_finished` once
+        everything shows the new tracks. In one turn this held the GUI thread for 100-200 ms at 720p."""
+        t = self.turns
+        t.schedule("run.import", lambda: self.editing.accept_run(pred))
+        t.schedule("run.scores", self._update_ground_truth_scores)
+        t.schedule("run.compare", lambda: (self.comparison.reset(keep_checkpoints=True),
+                                           self.comparison.update_panes()))
+
+        def announce() -> None:   # last: after the redraws the steps above scheduled
+            if t.pending():
+                t.schedule("run.announce", announce)
+            else:
+                self.run_finished.emit(pred)
+
+        t.schedule("run.announce", announce)
+
+    def settle(self) -> None:
+        """Do the work waiting for later turns now: the end of a run and the views' redraws (before anything
+        that replaces their state, and for callers that need the end state)."""
+        self.turns.flush()
 
     def _update_enabled(self) -> None:
         has_video = self.doc.video is not None
@@ -530,6 +553,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.stop()
+        self.settle()
+        self.analysis.close()
         self.editing.detach()
         self.save_state()
         self.worker.shutdown()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -40,22 +39,23 @@ def frame_score(t: Track, frame: int) -> float:
     return float(t.score if s is None else s)
 
 
-class TrackViews(NamedTuple):
-    rows: list[TrackRow]   # the track list
-    lanes: list[Lane]      # the timeline
+def track_rows(doc: Document, is_visible: Callable[[int], bool]) -> list[TrackRow]:
+    """The track list's rows, in track order."""
+    presence = doc.presence()
+    return [TrackRow(t.id, track_color(t.id), doc.category_name(t.category_id), float(t.score), presence[r],
+                     is_visible(t.id)) for r, t in enumerate(doc.tracks)]
 
 
-def track_views(doc: Document, is_visible: Callable[[int], bool]) -> TrackViews:
+def track_lanes(doc: Document) -> list[Lane]:
+    """The timeline's lanes, in track order."""
     presence = doc.presence()
     n = doc.num_frames
-    rows, lanes = [], []
+    lanes = []
     for r, t in enumerate(doc.tracks):
-        col = track_color(t.id)
         name = doc.category_name(t.category_id)
         scores = np.array([np.nan if s is None else float(s) for s in t.scores[:n]], dtype=float)
-        rows.append(TrackRow(t.id, col, name, float(t.score), presence[r], is_visible(t.id)))
-        lanes.append(Lane(t.id, col, presence[r], scores, f"{t.id} {name}", lane_marks(doc, t, n)))
-    return TrackViews(rows, lanes)
+        lanes.append(Lane(t.id, track_color(t.id), presence[r], scores, f"{t.id} {name}", lane_marks(doc, t, n)))
+    return lanes
 
 
 def lane_marks(doc: Document, t: Track, n: int) -> np.ndarray | None:

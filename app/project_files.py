@@ -25,6 +25,7 @@ class ProjectFiles:
         from engine.project.project import Project, VideoMissing
         from engine.project.store import ProjectError
 
+        self.w.settle()   # a run that just ended reaches the open project first
         current = self.w.editing.session.project
         if current is not None and Path(current.path).resolve() == Path(path).resolve() and video is None:
             return True  # already open here

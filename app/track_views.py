@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from app import presenters
 from app.document import TRACKS, Document
+from app.turns import Turns
 from app.view_state import Hover, ViewState
 from widgets.timeline import Timeline
 from widgets.track_list import TrackList
@@ -21,11 +22,12 @@ from widgets.video_canvas import MaskOverlay, VideoCanvas
 
 class TrackViews:
     def __init__(self, doc: Document, view: ViewState, canvas: VideoCanvas, track_list: TrackList,
-                 timeline: Timeline, frame_image: Callable[[int], object]):
+                 timeline: Timeline, frame_image: Callable[[int], object], turns: Turns | None = None):
         self.doc, self.view = doc, view
         self.canvas, self.track_list, self.timeline = canvas, track_list, timeline
         self.frame_image = frame_image      # frame index -> RGB array (the window's reader)
         self.run_ap: float | None = None    # AP of the document's run against the loaded ground truth
+        self.turns = turns or Turns()   # a run's redraws, one view per event-loop turn (see _on_doc_event)
 
         self.properties = QWidget()
         form = QFormLayout(self.properties)
@@ -54,6 +56,15 @@ class TrackViews:
     def _on_doc_event(self, name: str, payload: dict) -> None:
         if name == TRACKS:
             self.view.set_tracks(t.id for t in self.doc.tracks)
+            if payload.get("partial") or payload.get("bulk"):
+                # A run's window or its import: every view changes at once, and one turn that redraws (and
+                # then paints) them all held the GUI thread past a frame's budget at 720p. One per turn.
+                self.turns.schedule("tracks.list", self._refresh_track_list)
+                self.turns.schedule("tracks.timeline", self._refresh_timeline)
+                self.turns.schedule("tracks.canvas", self.refresh_canvas)
+                self.turns.schedule("tracks.properties", self.refresh_properties)
+                return
+            self.turns.cancel("tracks.list", "tracks.timeline", "tracks.canvas", "tracks.properties")
             self.refresh_tracks()
             change = payload.get("change")
             # An edit says which frames it touched: the canvas redraws only when the frame on screen is one
@@ -64,6 +75,7 @@ class TrackViews:
             self.refresh_properties()
 
     def _on_frame(self, frame: int) -> None:
+        self.turns.cancel("tracks.canvas", "tracks.properties")   # redrawn here
         self.canvas.set_frame(self.frame_image(frame))
         self.refresh_canvas()
         self.timeline.set_current_frame(frame)
@@ -98,9 +110,14 @@ class TrackViews:
         self.canvas.set_overlays(overlays)
 
     def refresh_tracks(self) -> None:
-        views = presenters.track_views(self.doc, self.view.is_visible)
-        self.track_list.set_tracks(views.rows)
-        self.timeline.set_lanes(self.doc.num_frames, views.lanes)
+        self._refresh_track_list()
+        self._refresh_timeline()
+
+    def _refresh_track_list(self) -> None:
+        self.track_list.set_tracks(presenters.track_rows(self.doc, self.view.is_visible))
+
+    def _refresh_timeline(self) -> None:
+        self.timeline.set_lanes(self.doc.num_frames, presenters.track_lanes(self.doc))
         self.timeline.set_current_frame(max(self.view.frame, 0))
         sel = self.view.selected
         self.timeline.set_selected(-1 if sel is None else sel)

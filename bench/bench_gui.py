@@ -154,6 +154,10 @@ def main() -> int:
           "(target <= 20 ms median)")
     win.dock_compare.hide()
     win.dock_timeline.raise_()
+    t_settle = time.perf_counter()
+    while time.perf_counter() - t_settle < 0.5:   # the docks' relayout and repaint are not part of the run
+        app.processEvents()
+        time.sleep(0.005)
 
     if not args.no_run:
         gaps: list[float] = []
@@ -165,7 +169,7 @@ def main() -> int:
         def tick() -> None:
             now = time.perf_counter()
             gaps.append(now - last[0])
-            if now - last[0] > 0.1:
+            if now - last[0] > 0.04:
                 long_gaps.append((last[0] - t_run, now - last[0]))
             last[0] = now
 
@@ -203,7 +207,7 @@ def main() -> int:
             prof.disable()
             pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
         if os.environ.get("BENCH_VERBOSE"):
-            print("gaps > 100 ms (start s, length ms):", [(round(a, 2), round(b * 1000)) for a, b in long_gaps])
+            print("gaps > 40 ms (start s, length ms):", [(round(a, 2), round(b * 1000)) for a, b in long_gaps])
             print("events (s):", [(round(a, 2), m) for a, m in marks])
         secs = time.perf_counter() - t_run
         a = np.asarray(gaps) * 1000

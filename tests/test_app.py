@@ -261,6 +261,16 @@ def test_shortcut_sheet_opens_with_f1(qtbot, win):
     win.sheet.close()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_engine_thread_yields_the_cpu_to_the_gui_thread(win):
+    from app.engine_worker import WORKER_NICE
+
+    wait_until(lambda: win.worker._thread.native_id is not None, 30_000)
+    gui = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = os.getpriority(os.PRIO_PROCESS, win.worker._thread.native_id)
+    assert worker == min(19, gui + WORKER_NICE)
+
+
 def test_run_without_video_explains(win):
     assert win.run_model() is None
     assert win.messages[-1][0] == "Run SyncVIS" and "Open a video" in win.messages[-1][1]
@@ -285,6 +295,11 @@ def ran(qapp, video, checkpoint, tmp_path_factory):
     w.show()
     partials, finished, progress = [], [], []
     w.run_finished.connect(finished.append)
+    # the end of a run is spread over event-loop turns, and the window announces it when they are done
+    w.turns_at_end = []
+    w.runs.run_finished.connect(lambda _p: w.turns_at_end.append(("ended", w.turns.pending())))
+    w.run_finished.connect(lambda _p: w.turns_at_end.append(("announced", w.turns.pending(),
+                                                            w.track_list.model.rowCount())))
     assert w.open_video(video)
     w.set_checkpoint(str(checkpoint))
     doc_events = []
@@ -321,6 +336,7 @@ def test_run_engine_fills_every_view(ran, qtbot):
     # The views redraw for the first window's partial result and once at the end (the project's import of the
     # run), not also for the last window's partial and the bare run (three full redraws stalled the GUI).
     assert [partial for name, partial in win.doc_events if name == "tracks"] == [True, False]
+    assert win.turns_at_end == [("ended", True), ("announced", False, len(pred.tracks))]
     wait_until(lambda: not win.is_busy())  # the review queue is ranked off the GUI thread after the run
     assert not win.status.progress.isVisible() and not win.is_busy()
     assert "Done: " in win.statusBar().currentMessage()
