@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
 
 from app.document import TRACKS, Document
 from app.engine_worker import EngineWorker, InferJob, JobHandle
-from engine.data.masks import MaskCrop, decode_crop
 from app.presenters import frame_score
 from app.run_controller import RESOURCES, bundled_checkpoints, same_file
 from app.status import Status
 from app.view_state import ViewState
+from engine.data.masks import MaskCrop, decode_crop
 from engine.types import VideoPrediction
 from widgets.colors import track_color
 from widgets.compare_view import CompareView
@@ -157,7 +157,11 @@ class Comparison(QObject):
             combo = self.combos[pane]
             path, _ = QFileDialog.getOpenFileName(self.window, "Checkpoint for this pane",
                                                   str(RESOURCES / "models"),
-                                                  "Checkpoints (*.pt *.pth);;All files (*)")
+                                                  "Checkpoints (*.pt *.pth *.pkl);;All files (*)")
+            from app.official_classes import confirm_checkpoint  # an official file: which dataset's classes
+
+            if path and not confirm_checkpoint(self.window, path):
+                path = ""   # not a checkpoint (said), or the question was cancelled: the pane keeps its model
             combo.blockSignals(True)
             if path:
                 self.add_checkpoint(path)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
 from app.document import Document
@@ -35,9 +35,7 @@ VIEW_SAVE_DELAY_MS = 800  # the frame and selection are written to the project t
 
 
 class Editing(QObject):
-    """Signals: run_imported(int): a model run became the project's tracks (its number)."""
-
-    run_imported = Signal(int)
+    """The project's edits from the window: tools, undoable operations, and a model run's import."""
 
     def __init__(self, window: QWidget, doc: Document, view: ViewState, canvas: VideoCanvas, status: Status,
                  is_running: Callable[[], bool]):
@@ -156,8 +154,6 @@ class Editing(QObject):
             self._importing = False
         if not ok:  # nothing imported: the project's tracks come back on screen in place of the run's
             self.doc.show_project(self.pdoc)
-        if ok:
-            self.run_imported.emit(n)
         return ok
 
     # ------------------------------------------------------------ tools

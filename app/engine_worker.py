@@ -241,6 +241,7 @@ def preload_engine() -> None:
     import timm  # noqa: F401  (the EfficientNet trunk; it pulls torchvision and huggingface_hub in)
     import torch  # noqa: F401
     import torchvision  # noqa: F401
+
     import engine.inference  # noqa: F401
     import engine.model.checkpoint  # noqa: F401
     import engine.model.syncvis  # noqa: F401

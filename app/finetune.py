@@ -52,6 +52,7 @@ class FineTune(QObject):
         self.run_dir: Path | None = None
         self.result: dict | None = None
         self._events_path: Path | None = None
+        self._written: Path | None = None   # the checkpoint the run says it wrote (its events' closing line)
         self._events_pos = 0
         self._log: list[str] = []
         self._cancelled = False
@@ -102,6 +103,7 @@ class FineTune(QObject):
             args += ["--replay", str(replay)]
         self.run_dir, self.result, self._cancelled = base, None, False
         self._events_path, self._events_pos, self._log = None, 0, []
+        self._written = None
         self._init = str(init)
         proc = QProcess(self)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
@@ -165,6 +167,9 @@ class FineTune(QObject):
                 continue
         if events:
             self.view.add_events(events)
+        for e in events:   # the training's closing line names the checkpoint it wrote (engine/train.py)
+            if e.get("type") in ("done", "cancelled") and e.get("checkpoint"):
+                self._written = Path(e["checkpoint"])
 
     def _on_finished(self, code: int, _status) -> None:
         self._read_output()
@@ -197,13 +202,9 @@ class FineTune(QObject):
             self.ended.emit("failed")
 
     def _newest_checkpoint(self) -> Path | None:
-        if self.run_dir is None:
-            return None
-        final = sorted(self.run_dir.rglob("model_final.pt"))
-        if final:
-            return final[-1]
-        found = sorted(self.run_dir.rglob("model_*.pt"), key=lambda p: p.stat().st_mtime)  # a cancelled run's last
-        return found[-1] if found else None
+        """The checkpoint the training process said it wrote last, when that file is there (no guessing from
+        file names: a reused run folder holds older ones)."""
+        return self._written if self._written is not None and self._written.is_file() else None
 
     def _register(self, ckpt: Path | None, metrics: dict) -> None:
         """The new checkpoint in the model list, with where it came from."""

@@ -50,13 +50,11 @@ class ProjectSession(QObject):
     changed(Change): the document changed (an edit, an undo, a redo, or a reset when a project opened).
     saved_changed(bool): True when everything is in the file, False after a failed write.
     write_failed(str): the message of a failed write (shown in the status bar; nothing is lost).
-    opened(Project | None): a project was opened, or the last one closed.
     """
 
     changed = Signal(object)
     saved_changed = Signal(bool)
     write_failed = Signal(str)
-    opened = Signal(object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -93,7 +91,6 @@ class ProjectSession(QObject):
             self.project.close()
             self.project = None
             self.stack.clear()
-            self.opened.emit(None)
 
     def _set(self, project: Project, autosave: bool) -> None:
         if self.project is not None:
@@ -103,7 +100,6 @@ class ProjectSession(QObject):
         self.autosave = autosave
         project.doc.subscribe(self.changed.emit)
         project.on_saved_changed = self.saved_changed.emit
-        self.opened.emit(project)
         self.changed.emit(Change("open", reset=True))
         self.stack.setClean()
 

@@ -173,3 +173,26 @@ def test_launch_with_classes_runs_the_official_file(official, tmp_path):
     assert shot.is_file() and "run failed" not in r.stderr and "Traceback" not in r.stderr
     stored = json.loads((tmp_path / "settings" / official_classes.STORE_NAME).read_text())
     assert stored == {str(official.resolve()): "ytvis2021"}
+
+
+def test_compare_pane_other_checkpoint_asks_for_an_official_files_classes(qtbot, win, official, tmp_path,
+                                                                          monkeypatch):
+    import app.compare as cmp
+
+    monkeypatch.setattr(cmp.QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(official), "")))
+    combo = win.comparison.combos[2]
+    before = combo.currentData()
+
+    seen = []
+    _answer_later(None, seen)                                   # cancelled: the pane keeps what it had
+    combo.setCurrentIndex(combo.findData(cmp.OTHER))
+    assert seen and "40 classes but no class names" in seen[1][0]
+    assert combo.currentData() == before and combo.findData(str(official)) < 0
+    assert official_classes.chosen_classes(official) is None
+
+    seen = []
+    _answer_later("YouTube-VIS 2019 (40 classes)", seen)      # answered: the pane shows the file
+    combo.setCurrentIndex(combo.findData(cmp.OTHER))
+    assert combo.currentData() == str(official)
+    assert str(official) in [s.key for s in win.comparison.sources]
+    assert official_classes.chosen_classes(official) == "ytvis2019"

@@ -59,7 +59,7 @@ def test_child_reads_the_motion_of_the_video(tmp_path):
         ranker.close()
     here = motion_for_video(str(path), n)
     assert motion is not None and here is not None
-    for a, b in zip(vars(motion).values(), vars(here).values()):
+    for a, b in zip(vars(motion).values(), vars(here).values(), strict=True):
         np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float))
     assert items == review_queue(pred, here)
 
