@@ -107,14 +107,22 @@ class Analysis(QObject):
             self.cache = RunCache(self.doc.prediction)
         self.cache.lanes.clear()   # a partial run grows in place: its lanes change
         self._fv_shown = self._agg_shown = self._agg_reverse_at = None
-        if not payload.get("partial"):
-            self.refresh_review_queue()
-        else:
-            self.ranker.start()   # a run is under way: have the ranking process ready for its end
-        # In later turns, one panel each: the track views redraw in this one, and a run's window (or its
-        # end) redrawing everything at once held the GUI thread past a frame's budget.
+        # In later turns, one piece each: the track views redraw in turns of their own, and a run's window
+        # (or its end) redrawing everything at once held the GUI thread past a frame's budget. The selected
+        # track's frame/video link (an IoU per frame) is computed in a turn before its panel draws.
+        self.turns.schedule("analysis.lanes", self._prepare_lanes)
         self.turns.schedule("analysis.frame_video", lambda: self._on_frame_shown() and self.update_frame_video())
         self.turns.schedule("analysis.aggregation", lambda: self._on_frame_shown() and self.update_aggregation())
+        if not payload.get("partial"):   # last: sending the run to the ranking process takes the GIL a moment
+            self.turns.schedule("analysis.queue", self.refresh_review_queue)
+        else:
+            self.ranker.start()   # a run is under way: have the ranking process ready for its end
+
+    def _prepare_lanes(self) -> None:
+        tid, pred = self.view.selected, self.doc.prediction
+        if self._shown("frame_video") and tid is not None and pred is not None and pred.frame_tracks \
+                and self.doc.track(tid) is not None:
+            self._lanes(tid)
 
     def update_frame_panels(self) -> None:
         """The panels for the frame on screen, now (a frame change or selection: input the user waits on)."""

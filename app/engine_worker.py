@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
+from app.heap import freeze_heap
 from engine.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -305,6 +306,7 @@ class EngineWorker(QObject):
         self.busy_job: JobHandle | None = None
         self._event.connect(self._deliver)
         preload_engine()
+        freeze_heap()   # torch's, timm's and Qt's module objects: out of the collector's full passes
         # The GUI thread gives up the GIL around Qt calls and may then wait up to one switch interval for the
         # worker (or the video reader's thread) to hand it back. 1 ms instead of Python's 5 ms shortens those
         # waits (bench_gui: longest end-of-run stall 268 -> 233 ms, one run each, so within the noise).

@@ -48,6 +48,7 @@ from app.editing import Editing
 from app.engine_worker import EngineWorker, JobHandle
 from app.finetune import FineTune
 from app.ground_truth import GroundTruth, sidecar_for
+from app.heap import freeze_heap
 from app.playback import Playback
 from app.project_files import VIDEO_FILTER, ProjectFiles
 from app.run_controller import RunController, default_checkpoint
@@ -342,6 +343,7 @@ class MainWindow(QMainWindow):
         self.seek(0, force=True)
         self.canvas.fit_view()
         self.editing.attach(path, self.settings.projects_dir(), project)
+        freeze_heap()   # the project's masks live as long as the video is open (app/heap.py)
         self._update_title()
         notes = [f"{path.name}: {n} frames, {reader.width}×{reader.height}, {fps:.2f} fps"]
         if getattr(reader, "variable_frame_rate", False):
@@ -457,6 +459,7 @@ class MainWindow(QMainWindow):
             if t.pending():
                 t.schedule("run.announce", announce)
             else:
+                freeze_heap()   # the imported masks stay: keep them out of the collector's full passes
                 self.run_finished.emit(pred)
 
         t.schedule("run.announce", announce)

@@ -160,6 +160,20 @@ def main() -> int:
         time.sleep(0.005)
 
     if not args.no_run:
+        import gc
+
+        from app.heap import freeze_heap
+
+        freeze_heap()   # the 20-track sources made above are long-lived, as a run's import is (the window freezes it)
+        gc_pauses: list[float] = []
+        gc_t0 = [0.0]
+
+        def on_gc(phase: str, _info: dict) -> None:
+            if phase == "start":
+                gc_t0[0] = time.perf_counter()
+            else:
+                gc_pauses.append(time.perf_counter() - gc_t0[0])
+
         gaps: list[float] = []
         last = [time.perf_counter()]
 
@@ -187,6 +201,7 @@ def main() -> int:
         job.started.connect(lambda m: marks.append((time.perf_counter() - t_run, m)))
         job.ended.connect(lambda _o: marks.append((time.perf_counter() - t_run, "ended")))
         last[0] = time.perf_counter()
+        gc.callbacks.append(on_gc)
         timer.start()
         prof = None
         if os.environ.get("BENCH_PROFILE") == "run":   # the GUI thread only: what it does while the worker runs
@@ -201,6 +216,7 @@ def main() -> int:
             app.processEvents()
             time.sleep(0.002)
         timer.stop()
+        gc.callbacks.remove(on_gc)
         if prof is not None:
             import pstats
 
@@ -218,6 +234,8 @@ def main() -> int:
         print(f"GUI-thread stall during the run (20 ms timer): longest gap {a.max():.0f} ms, p99 "
               f"{np.percentile(a, 99):.0f} ms, median {np.median(a):.0f} ms (n={a.size}; target: longest <= "
               "one frame's budget, 40 ms at 25 fps)")
+        print(f"garbage-collector passes during the run: {len(gc_pauses)}, longest "
+              f"{max(gc_pauses, default=0) * 1000:.0f} ms (any thread)")
     win.close()
     tmp.cleanup()
     return 0

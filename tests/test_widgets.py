@@ -358,7 +358,7 @@ def test_track_list_rows_sorting_and_selection(qtbot):
     assert tl.track_ids() == [1, 2, 5]
     m = tl.proxy
     assert [m.index(r, 2).data() for r in range(3)] == ["person", "car", "dog"]
-    assert m.index(2, COL_VISIBLE).data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
+    assert Qt.CheckState(m.index(2, COL_VISIBLE).data(Qt.ItemDataRole.CheckStateRole)) == Qt.CheckState.Unchecked
     tl.view.sortByColumn(COL_SCORE, Qt.SortOrder.DescendingOrder)
     assert tl.track_ids() == [2, 1, 5]
     selected = []
