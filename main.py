@@ -14,7 +14,13 @@ def main(argv: list[str] | None = None) -> int:
     from engine.cli import is_command, run_cli
 
     if is_command(argv):
-        return run_cli([a for a in argv if a != "help"] or ["--help"])
+        try:
+            return run_cli([a for a in argv if a != "help"] or ["--help"])
+        except BrokenPipeError:   # `main.py checkpoint-info F --json | head`: the reader left; not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())   # so the interpreter's own flush at exit stays quiet
+            return 141                              # 128 + SIGPIPE, as a shell tool would
+
     from app.launch import launch
 
     return launch(argv)

@@ -98,3 +98,18 @@ def test_review_queue_json(tmp_path, capsys):
     assert all(isinstance(it["reasons"], list) for it in q)
     assert run_cli(["review", str(tmp_path / "nope.mp4"), "--checkpoint", str(CKPT), "-o", str(out)]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`main.py checkpoint-info F --json | head`: the pipe closes before the JSON is written."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, str(root / "main.py"), "checkpoint-info",
+                             str(root / "resources" / "models" / "tiny-sync.pt"), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root)
+    proc.stdout.close()                      # the reader is gone before anything was written
+    err = proc.stderr.read().decode()
+    assert proc.wait(120) == 141, err        # 128 + SIGPIPE, as a shell tool ends
+    assert "Traceback" not in err and "BrokenPipeError" not in err
