@@ -78,9 +78,13 @@ class QueueRanker:
         self._conn = parent
 
     def start(self) -> None:
-        """Start the child now (it takes a moment), so the first ranking does not wait for it."""
-        with self._lock:
-            self._ensure()
+        """Start the child now (it takes a moment), so the first ranking does not wait for it. Never waits:
+        while a ranking is under way the child is running anyway (the GUI thread calls this)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._ensure()
+            finally:
+                self._lock.release()
 
     def rank(self, pred: VideoPrediction, key: MotionKey | None, known: review.MotionEvidence | None,
              need_motion: bool, on_done: Callable[[Any], None]) -> None:

@@ -71,3 +71,18 @@ def test_a_ranking_error_comes_back_as_an_exception():
     finally:
         ranker.close()
     assert isinstance(out, Exception) and "Error" in str(out)
+
+
+def test_start_never_waits_for_a_ranking_under_way():
+    import time
+
+    ranker = QueueRanker()
+    try:
+        ranker.start()
+        with ranker._lock:                        # as while a request is in flight in the client thread
+            t0 = time.perf_counter()
+            ranker.start()
+            assert time.perf_counter() - t0 < 0.5
+        assert ranker._proc.is_alive()
+    finally:
+        ranker.close()
