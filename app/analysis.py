@@ -141,8 +141,8 @@ class Analysis(QObject):
         return True
 
     def pending(self) -> bool:
-        """Query-mask jobs, or the review queue being ranked."""
-        return bool(self.cache.query_jobs) or self._queue_for is not None or self.turns.pending()
+        """Query-mask jobs, the review queue being ranked, or the panels' redraws waiting for their turn."""
+        return bool(self.cache.query_jobs) or self._queue_for is not None or self.turns.pending("analysis.")
 
     def close(self) -> None:
         """The window closes: stop the ranking process."""

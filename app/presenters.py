@@ -39,16 +39,17 @@ def frame_score(t: Track, frame: int) -> float:
     return float(t.score if s is None else s)
 
 
-def track_rows(doc: Document, is_visible: Callable[[int], bool]) -> list[TrackRow]:
-    """The track list's rows, in track order."""
-    presence = doc.presence()
+def track_rows(doc: Document, is_visible: Callable[[int], bool],
+               presence: np.ndarray | None = None) -> list[TrackRow]:
+    """The track list's rows, in track order (`presence`: doc.presence(), when the caller has it already)."""
+    presence = doc.presence() if presence is None else presence
     return [TrackRow(t.id, track_color(t.id), doc.category_name(t.category_id), float(t.score), presence[r],
                      is_visible(t.id)) for r, t in enumerate(doc.tracks)]
 
 
-def track_lanes(doc: Document) -> list[Lane]:
-    """The timeline's lanes, in track order."""
-    presence = doc.presence()
+def track_lanes(doc: Document, presence: np.ndarray | None = None) -> list[Lane]:
+    """The timeline's lanes, in track order (`presence`: doc.presence(), when the caller has it already)."""
+    presence = doc.presence() if presence is None else presence
     n = doc.num_frames
     lanes = []
     for r, t in enumerate(doc.tracks):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
@@ -110,14 +111,15 @@ class TrackViews:
         self.canvas.set_overlays(overlays)
 
     def refresh_tracks(self) -> None:
-        self._refresh_track_list()
-        self._refresh_timeline()
+        presence = self.doc.presence()   # both views show it: decoded once
+        self._refresh_track_list(presence)
+        self._refresh_timeline(presence)
 
-    def _refresh_track_list(self) -> None:
-        self.track_list.set_tracks(presenters.track_rows(self.doc, self.view.is_visible))
+    def _refresh_track_list(self, presence: np.ndarray | None = None) -> None:
+        self.track_list.set_tracks(presenters.track_rows(self.doc, self.view.is_visible, presence))
 
-    def _refresh_timeline(self) -> None:
-        self.timeline.set_lanes(self.doc.num_frames, presenters.track_lanes(self.doc))
+    def _refresh_timeline(self, presence: np.ndarray | None = None) -> None:
+        self.timeline.set_lanes(self.doc.num_frames, presenters.track_lanes(self.doc, presence))
         self.timeline.set_current_frame(max(self.view.frame, 0))
         sel = self.view.selected
         self.timeline.set_selected(-1 if sel is None else sel)

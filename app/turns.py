@@ -37,8 +37,9 @@ class Turns(QObject):
         if not self._todo:
             self._timer.stop()
 
-    def pending(self) -> bool:
-        return bool(self._todo)
+    def pending(self, prefix: str = "") -> bool:
+        """Steps are waiting (only those whose names start with `prefix`, when given)."""
+        return any(n.startswith(prefix) for n in self._todo)
 
     def waiting(self, name: str) -> bool:
         return name in self._todo

@@ -22,6 +22,7 @@ def test_one_step_per_turn_in_order_and_coalesced(qapp, turns):
     turns.schedule("b", lambda: log.append("b"))
     turns.schedule("a", lambda: log.append("a2"))      # replaces the waiting "a", keeps its place
     assert turns.pending() and turns.waiting("a") and log == []
+    assert not turns.pending("c") and turns.pending("b")     # a prefix asks about some steps only
     qapp.processEvents()
     assert log == ["a2"]                               # one step in this turn, not all of them
     qapp.processEvents()

@@ -143,12 +143,6 @@ class TrackTableModel(QStandardItemModel):
             img = self._strips[key] = presence_strip(r.presence, r.color, width)
         return img
 
-    def num_frames(self, row: int) -> int:
-        return int(np.size(self._rows[row].presence))
-
-    def rows(self) -> list[TrackRow]:
-        return self._rows
-
     def row_of(self, track_id: int) -> int:
         for i, r in enumerate(self._rows):
             if r.track_id == track_id:

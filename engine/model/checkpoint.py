@@ -181,24 +181,30 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", mode: 
     has the same keys as ours, "format": "official", and the provenance says the source file, layout,
     vocabulary and what the import did.
     """
-    from engine.model.syncvis import build_model
-
     path = Path(path)
     kind, obj = read_checkpoint_file(path)
     if kind == "official":
         return _load_official_file(path, obj, device, mode, expect, classes, target_names)
     meta = {k: v for k, v in obj.items() if k != "state_dict"}
-    cfg = checkpoint_config(path, meta)
+    model = _build_checked(path, checkpoint_config(path, meta), expect, mode, "cannot build the model it describes: ")
+    _load_own_state(path, model, obj["state_dict"])
+    return model.to(device).eval(), meta
+
+
+def _build_checked(path: Path, cfg: ModelConfig, expect: ModelConfig | None, mode: str | None,
+                   error_prefix: str) -> nn.Module:
+    """The model a checkpoint's config describes (ours or an official file's): checked against `expect`, read
+    in `mode`; a config the code cannot build is a CheckpointError starting with `error_prefix`."""
+    from engine.model.syncvis import build_model
+
     if expect is not None:
         check_compatible(path, cfg, expect)
     if mode is not None:
         cfg.mode = mode
     try:
-        model = build_model(cfg)
+        return build_model(cfg)
     except (ValueError, NotImplementedError) as e:
-        raise CheckpointError(path, f"cannot build the model it describes: {e}") from None
-    _load_own_state(path, model, obj["state_dict"])
-    return model.to(device).eval(), meta
+        raise CheckpointError(path, f"{error_prefix}{e}") from None
 
 
 @dataclass
@@ -238,16 +244,10 @@ def open_official(path: str | Path, classes: str | Path | None = None, target_na
 
 def _load_official_file(path: Path, state: dict, device, mode: str | None, expect: ModelConfig | None,
                         classes, target_names) -> tuple[nn.Module, dict]:
-    from engine.model.syncvis import build_model
-
     off = open_official(path, classes, target_names, state=state)
     cfg = off.config
-    if expect is not None:
-        check_compatible(path, cfg, expect)
-    if mode is not None:
-        cfg.mode = mode
+    model = _build_checked(path, cfg, expect, mode, "")
     try:
-        model = build_model(cfg)
         report = load_official_state_dict(model, state)
     except (ValueError, NotImplementedError) as e:
         raise CheckpointError(path, str(e)) from None
