@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDockWidget, QWidget
 
 from app import presenters
+from app.docks import on_screen
 from app.document import TRACKS, Document
 from app.engine_worker import EngineWorker, JobHandle, QueryMasksJob
 from app.run_controller import TEST_MAX_SIDE
@@ -94,8 +95,7 @@ class Analysis(QObject):
         aggregation.visibilityChanged.connect(lambda v: v and self.update_aggregation())
 
     def _shown(self, name: str) -> bool:
-        d = self.docks.get(name)
-        return d is not None and d.isVisible()
+        return on_screen(self.docks.get(name))
 
     # ------------------------------------------------------------ document and view state
     def _on_doc_event(self, name: str, payload: dict) -> None:

@@ -25,15 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.docks import on_screen
 from app.document import TRACKS, Document
 from app.engine_worker import EngineWorker, InferJob, JobHandle
-from app.presenters import frame_score
+from app.presenters import crop_overlay
 from app.run_controller import RESOURCES, bundled_checkpoints, same_file
 from app.status import Status
 from app.view_state import ViewState
 from engine.data.masks import MaskCrop, decode_crop
 from engine.types import VideoPrediction
-from widgets.colors import track_color
 from widgets.compare_view import CompareView
 from widgets.video_canvas import MaskOverlay
 
@@ -313,12 +313,8 @@ class Comparison(QObject):
 
     # ------------------------------------------------------------ drawing
     def pane_step(self, shape: tuple[int, int]) -> int:
-        """Every how many pixels a pane draws the frame and masks: the pane shows the whole frame at 1/step or
-        more of its size, so drawing more is invisible (a 1280x720 frame in a 430 px pane: step 2)."""
-        pane = self.view_widget.pane(0)
-        h, w = shape
-        scale = min(pane.width() / max(w, 1), pane.height() / max(h, 1))
-        return max(1, int(1.0 / scale)) if scale > 0 else 1
+        """Every how many pixels the panes draw the frame and masks (VideoCanvas.draw_step of pane 0)."""
+        return self.view_widget.pane(0).draw_step(shape)
 
     def _small_masks(self, s: CompareSource, d: Document, frame: int, step: int) -> list[tuple[int, MaskCrop]]:
         if s.small_of is not d:
@@ -349,16 +345,12 @@ class Comparison(QObject):
         main = self.doc.prediction
         same_ids = s.key == RUN_VIDEO or (main is not None and d.prediction is main)
         selected = self.view.selected if same_ids else None
-        out = []
-        for tid, c in self._small_masks(s, d, frame, step):
-            t = d.track(tid)
-            label = f"{d.category_name(t.category_id)} {frame_score(t, frame):.2f}"
-            out.append(MaskOverlay(tid, c.mask, track_color(tid), label, selected=tid == selected, box=c.box))
+        out = [crop_overlay(d, tid, c, frame, tid == selected) for tid, c in self._small_masks(s, d, frame, step)]
         out.sort(key=lambda o: o.selected)
         return out
 
     def update_panes(self) -> None:
-        if not self.sources or self.dock is None or not self.dock.isVisible():
+        if not self.sources or not on_screen(self.dock):
             return
         frame = self.view.frame
         img = self.frame_image(frame) if self.doc.video is not None and frame >= 0 else None

@@ -13,6 +13,7 @@ import numpy as np
 
 from app.document import Document
 from engine import review
+from engine.data.masks import MaskCrop
 from engine.types import Track
 from widgets.colors import track_color
 from widgets.review_queue import ReviewItem as QueueItem
@@ -25,13 +26,17 @@ def overlays_for(doc: Document, frame: int, shows: Callable[[int], bool] | None 
                  selected: int | None = None) -> list[MaskOverlay]:
     """The masks on `frame` that `shows` lets through as canvas overlays (the selected track last, so it is
     drawn on top)."""
-    out = []
-    for tid, c in doc.masks_at(frame, shows):
-        t = doc.track(tid)
-        label = f"{doc.category_name(t.category_id)} {frame_score(t, frame):.2f}"
-        out.append(MaskOverlay(tid, c.mask, track_color(tid), label, selected=tid == selected, box=c.box))
+    out = [crop_overlay(doc, tid, c, frame, tid == selected) for tid, c in doc.masks_at(frame, shows)]
     out.sort(key=lambda o: o.selected)
     return out
+
+
+def crop_overlay(doc: Document, tid: int, crop: MaskCrop, frame: int, selected: bool) -> MaskOverlay:
+    """A track's decoded mask (a tight MaskCrop, at any step) as a canvas overlay labelled
+    "class score-on-this-frame"; the main canvas and the compare panes label masks alike."""
+    t = doc.track(tid)
+    label = f"{doc.category_name(t.category_id)} {frame_score(t, frame):.2f}"
+    return MaskOverlay(tid, crop.mask, track_color(tid), label, selected=selected, box=crop.box, tight=True)
 
 
 def frame_score(t: Track, frame: int) -> float:

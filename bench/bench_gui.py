@@ -62,7 +62,8 @@ def profile(fn) -> None:
     prof.enable()
     fn()
     prof.disable()
-    pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+    st = pstats.Stats(prof).sort_stats(os.environ.get("BENCH_SORT", "cumulative"))
+    st.print_callers(os.environ["BENCH_CALLERS"]) if os.environ.get("BENCH_CALLERS") else st.print_stats(40)
 
 
 def make_video(path: Path, frames: int, w: int, h: int) -> None:
@@ -81,6 +82,8 @@ def main() -> int:
     p.add_argument("--height", type=int, default=720)
     p.add_argument("--sweeps", type=int, default=2, help="passes over the frames per measurement")
     p.add_argument("--no-run", action="store_true", help="skip the stall measurement (no model run)")
+    p.add_argument("--side", choices=["review", "frame_video", "aggregation"], default="review",
+                   help="the right-hand analysis tab in front during the sweeps (default: the window's default)")
     p.add_argument("--keep-video", metavar="MP4", help="write the 720p video here instead of a temp file")
     args = p.parse_args()
 
@@ -113,6 +116,7 @@ def main() -> int:
     pred = VideoPrediction("sync", n, h, w, names, tracks, frame_tracks=frame_tracks, checkpoint="bench")
     win.doc.set_prediction(pred)
     win.view.select(tracks[0].id)
+    win.analysis_docks()[args.side].raise_()
     t0 = time.perf_counter()
     while win.analysis.pending():  # the review queue ranks in a thread: not part of a frame change
         app.processEvents()

@@ -430,6 +430,39 @@ def test_frame_vs_video_panel(ran, tmp_path):
     save_shot(win.dock_frame_video, "frame_vs_video", tmp_path)
 
 
+def test_panels_behind_a_tab_wait_until_brought_to_the_front(ran, qtbot):
+    """A dock that is a tab behind another is not on screen (though Qt calls it visible): a frame change does
+    not redraw it, and bringing it to the front draws the frame on screen then."""
+    win, pred = ran
+    win.view.select(pred.tracks[0].id)
+    win.dock_frame_video.show()
+    win.dock_frame_video.raise_()
+    win.seek(1)
+    fv = win.frame_video.video_pane
+    shown = fv.frame.copy()
+    win.dock_review.raise_()
+    assert win.dock_frame_video.isVisible() and not win.analysis._shown("frame_video")
+    win.seek(6)
+    assert np.array_equal(fv.frame, shown)   # behind the Review tab: left as it was
+    win.dock_frame_video.raise_()
+    qtbot.wait(10)
+    step = fv.draw_step(win.frame(6).shape[:2])
+    assert np.array_equal(fv.frame, np.asarray(win.frame(6))[::step, ::step])
+    win.set_compare_sources([RUN_VIDEO, RUN_FRAME])
+    win.dock_compare.show()
+    win.dock_compare.raise_()
+    qtbot.wait(10)
+    pane = win.compare.pane(0)
+    shown = pane.frame.copy()
+    win.dock_timeline.raise_()
+    win.seek(2)
+    assert np.array_equal(pane.frame, shown)
+    win.dock_compare.raise_()
+    qtbot.wait(10)
+    step = win.comparison.pane_step(win.frame(2).shape[:2])
+    assert np.array_equal(pane.frame, np.asarray(win.frame(2))[::step, ::step])
+
+
 def test_aggregation_panel_and_frame_query_hover(ran, tmp_path):
     win, pred = ran
     tid = pred.tracks[0].id

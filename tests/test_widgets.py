@@ -600,6 +600,24 @@ def test_compare_view_hidden_pane_is_unlinked_and_frames_stay_large(qtbot):
     assert np.allclose(cv.pane(2).view_box.viewRange()[0], cv.pane(0).view_box.viewRange()[0], atol=0.5)
 
 
+def test_frame_video_panes_draw_a_big_frame_at_their_own_size(qtbot):
+    """A 1280x720 frame in a pane a few hundred pixels wide is drawn at 1/step (as the compare panes are),
+    its mask at the same step, so frame and mask still line up; the IoU is the full-resolution one."""
+    fv = _show(qtbot, FrameVideoView(), 700, 450)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    a = _square(720, 1280, 100, 300, 200, 500)
+    b = _square(720, 1280, 100, 300, 350, 650)
+    step = fv.video_pane.draw_step((720, 1280))
+    assert step >= 2 and fv.video_pane.width() * step >= 1280 / 2
+    fv.set_frame_pair(frame, a, b, (255, 0, 0))
+    shape = (len(range(0, 720, step)), len(range(0, 1280, step)))
+    for pane in (fv.video_pane, fv.frame_pane):
+        assert pane.frame.shape[:2] == shape and pane.overlay_rgba().shape[:2] == shape
+    rgba = fv.video_pane.overlay_rgba()
+    assert rgba[200 // step, 300 // step, 3] > 0 and rgba[50 // step, 300 // step, 3] == 0
+    assert fv.iou == pytest.approx(float((a & b).sum() / (a | b).sum()))
+
+
 def test_frame_video_view_pair_curves_and_seek(qtbot):
     fv = _show(qtbot, FrameVideoView(), 700, 450)
     frame = np.zeros((40, 40, 3), np.uint8)

@@ -160,13 +160,16 @@ class FrameVideoView(QWidget):
         """The current frame twice: with the track's video-level mask (left) and its linked frame-level mask
         (right). A missing mask leaves that pane's frame bare; the IoU of the two is shown in the right
         title."""
+        step = self.video_pane.draw_step(frame_rgb.shape[:2]) if frame_rgb is not None else 1
+        shown = np.ascontiguousarray(frame_rgb[::step, ::step]) if frame_rgb is not None and step > 1 else frame_rgb
         for pane, mask, name in (
             (self.video_pane, video_mask, "video-level"),
             (self.frame_pane, frame_mask, "frame-level"),
         ):
-            pane.set_frame(frame_rgb)
+            pane.set_frame(shown)   # the panes are small: drawn at 1/step, as the compare panes are
             if frame_rgb is not None and mask is not None:
-                pane.set_overlays([MaskOverlay(-1, np.asarray(mask, bool), color, "", selected=False)])
+                small = np.asarray(mask, bool)[::step, ::step]
+                pane.set_overlays([MaskOverlay(-1, small, color, "", selected=False)])
                 pane.set_title(name)
             else:
                 pane.set_overlays([])
