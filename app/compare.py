@@ -35,7 +35,7 @@ from app.view_state import ViewState
 from engine.data.masks import MaskCrop, decode_crop
 from engine.types import VideoPrediction
 from widgets.compare_view import CompareView
-from widgets.video_canvas import MaskOverlay
+from widgets.video_canvas import MaskOverlay, subsample
 
 # Compare sources that are not checkpoints: the two read-outs of the main run.
 RUN_VIDEO, RUN_FRAME = "run:video", "run:frame"
@@ -358,8 +358,7 @@ class Comparison(QObject):
         if img is not None:
             img = np.asarray(img)
             step = self.pane_step(img.shape[:2])
-            if step > 1:
-                img = np.ascontiguousarray(img[::step, ::step])
+            img = subsample(img, step)
         for i, s in enumerate(self.sources[: self.view_widget.num_panes]):
             d = self._source_doc(s)
             if img is None:

@@ -133,6 +133,25 @@ def test_canvas_pixels_on_screen_are_blended(canvas, qtbot):
     assert np.allclose([c.red(), c.green(), c.blue()], GREY, atol=2)
 
 
+def test_canvas_draws_the_masks_box_where_the_masks_are(qtbot):
+    """The overlay image covers only the box around the masks and is placed at it: on screen, a small mask
+    far from the frame's corner is coloured exactly over its pixels, and nothing is drawn beside it."""
+    c = _show(qtbot, VideoCanvas(), 400, 300)
+    c.set_frame(np.zeros((150, 200, 3), np.uint8))
+    c.set_opacity(1.0)
+    c.set_show_labels(False)
+    c.set_overlays([MaskOverlay(1, _square(150, 200, 90, 110, 140, 170), (250, 0, 0))])
+    qtbot.wait(10)
+    img = c.grab().toImage()
+
+    def red_at(x, y):
+        return QColor(img.pixel(_pt(c.map_image_to_widget(x, y)))).red()
+
+    assert red_at(155.5, 100.5) > 200 and red_at(141.5, 91.5) > 200   # inside, near the box's corner
+    assert red_at(135.5, 100.5) < 30 and red_at(155.5, 85.5) < 30 and red_at(175.5, 115.5) < 30
+    assert c.overlay_rgba().shape == (150, 200, 4) and c.overlay_rgba()[100, 155, 3] == 255
+
+
 def test_canvas_hover_reports_topmost_track(canvas, qtbot):
     seen = []
     canvas.hovered.connect(lambda t, x, y: seen.append((t, x, y)))

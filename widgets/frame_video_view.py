@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from widgets.colors import BACKGROUND, CURSOR, FOREGROUND, MUTED, RGB, hex_color
-from widgets.video_canvas import MaskOverlay, VideoCanvas
+from widgets.video_canvas import MaskOverlay, VideoCanvas, subsample
 
 VIDEO_PEN = (76, 155, 232)  # blue
 FRAME_PEN = (245, 166, 35)  # amber
@@ -161,7 +161,7 @@ class FrameVideoView(QWidget):
         (right). A missing mask leaves that pane's frame bare; the IoU of the two is shown in the right
         title."""
         step = self.video_pane.draw_step(frame_rgb.shape[:2]) if frame_rgb is not None else 1
-        shown = np.ascontiguousarray(frame_rgb[::step, ::step]) if frame_rgb is not None and step > 1 else frame_rgb
+        shown = subsample(frame_rgb, step) if frame_rgb is not None else None
         for pane, mask, name in (
             (self.video_pane, video_mask, "video-level"),
             (self.frame_pane, frame_mask, "frame-level"),
