@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from engine.config import InferConfig
 from engine.data import masks as mask_utils
+from engine.data.mask_encode import encode_batch
 from engine.device import autocast, choose_device, describe, is_oom, release_memory, trim_host_memory
 from engine.linking import QueryLinker, RunningMean, topk
 from engine.progress import CancelFn, ProgressFn
@@ -253,8 +254,7 @@ def _mask_rles(mask_logits: torch.Tensor, padded: tuple[int, int], valid: tuple[
             fg = p > 0.5
             qsum[j] = (p * fg).flatten(1).sum(1).double().cpu().numpy()
             qcnt[j] = fg.flatten(1).sum(1).double().cpu().numpy()
-        binary = (x > threshold).cpu().numpy()
-        for i, r in enumerate(mask_utils.encode_stack(binary)):
+        for i, r in enumerate(encode_batch(x > threshold)):   # pycocotools' strings, the GIL released
             rles[i].append(r)
     return rles, (qsum, qcnt)
 

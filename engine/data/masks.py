@@ -36,6 +36,28 @@ def decode(rle: RLE) -> np.ndarray:
     return mask_utils.decode(_as_c(rle)).astype(bool)
 
 
+def counts_string(counts: np.ndarray) -> str:
+    """Run lengths -> the compressed COCO RLE string (pycocotools' rleToString, vectorised; rle_counts is its
+    inverse). From the third run on each number is stored as the delta to the run two before; each number is
+    written as 5-bit groups, low first, '0' + group, with 0x20 set on all groups but the last, as few groups
+    as hold it as a signed number."""
+    cnt = np.asarray(counts, np.int64)
+    x = cnt.copy()
+    x[3:] -= cnt[1:-2]
+    groups = np.ones(x.size, np.int64)
+    for k in range(1, 13):   # k groups hold -2**(5k-1) <= x < 2**(5k-1)
+        half = np.int64(1) << (5 * k - 1)
+        more = (x >= half) | (x < -half)
+        if not more.any():
+            break
+        groups += more
+    starts = np.cumsum(groups) - groups
+    j = np.arange(int(groups.sum())) - np.repeat(starts, groups)   # which group of its number
+    c = (np.repeat(x, groups) >> (5 * j)) & 0x1F
+    c |= (j < np.repeat(groups, groups) - 1) * 0x20
+    return (c + 48).astype(np.uint8).tobytes().decode("ascii")
+
+
 def rle_counts(counts: str | bytes) -> np.ndarray:
     """The run lengths of a compressed COCO RLE string (pycocotools' rleFrString, vectorised)."""
     raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
