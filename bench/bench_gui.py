@@ -228,7 +228,8 @@ def main() -> int:
             prof.disable()
             pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
         if os.environ.get("BENCH_VERBOSE"):
-            print(f"gaps > {gap_report * 1000:.0f} ms (start s, length ms):", [(round(a, 2), round(b * 1000)) for a, b in long_gaps])
+            print(f"gaps > {gap_report * 1000:.0f} ms (start s, length ms):",
+                  [(round(a, 2), round(b * 1000)) for a, b in long_gaps])
             print("events (s):", [(round(a, 2), m) for a, m in marks])
         secs = time.perf_counter() - t_run
         a = np.asarray(gaps) * 1000

@@ -14,9 +14,11 @@ and each cue's own pooled rho.
 videos and prints them for engine/review.py; fit on a seed that is not the one you measure on (the constants
 in engine/review.py were fit on `--preset default --videos 16 --seed 401`).
 
-Measured with resources/models/tiny-sync.pt (md5 3200b474..., the 1400-iteration sync model), 2-core machine:
-  default, 16 videos, seed 301: rho pooled +0.50 (333 frames), mean per video +0.30; without motion +0.29 / +0.00
-  hard, 8 videos, seed 302:     rho pooled +0.70 (322 frames), mean per video +0.51; without motion +0.62 / +0.30
+Measured with resources/models/tiny-sync.pt (md5 cc980aa5..., the 1,500-iteration sync model, weights of U refit
+for it on seed 401), 2-core machine, 2026-12-01:
+  default, 16 videos, seed 301: rho pooled +0.54 (333 frames), mean per video +0.16; without motion +0.56 / +0.16
+  hard, 8 videos, seed 302:     rho pooled +0.25 (322 frames), mean per video +0.27; without motion +0.24 / +0.25
+(the weights fit to the earlier 1,400-iteration checkpoint gave +0.37 / +0.14 and +0.15 / +0.26 on the same videos)
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@ rho between U and 1 - the mean best IoU of the ground-truth objects on each fram
 
 Runs the bundled tiny-sync model (whatever checkpoint resources/models/ holds) over 6 small `default` videos
 of seed 301, which no bundled model was trained on and the weights of U were not fit on (seed 401). With the
-checkpoint of this writing the pooled rho is +0.50, the mean per-video rho +0.33, and U spans 0.20 within a
-video on average; bench/bench_review.py
+checkpoint of this writing (md5 cc980aa5) the pooled rho is +0.51, the mean per-video rho +0.10, and U spans
+0.13 within a video on average; bench/bench_review.py
 measures the same on 16 videos. The bounds leave room for another checkpoint of the same kind."""
 from __future__ import annotations
 
