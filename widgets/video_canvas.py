@@ -324,7 +324,7 @@ class VideoCanvas(QWidget):
     def set_title(self, title: str) -> None:
         """Corner caption (e.g. the source and AP of a compare pane); empty hides it."""
         if title == self._title.text() and self._title.isVisible() == bool(title):
-            return   # set on every frame change: relaying out the same caption repainted the dock's tab bar
+            return   # set on every frame change: an unchanged caption needs no new layout
         self._title.setText(title)
         self._title.setVisible(bool(title))
         self._title.adjustSize()
