@@ -72,3 +72,11 @@ def test_batch_encoder_rejects_a_single_mask():
 def test_counts_string_round_trips_numbers_past_32_bits():
     counts = np.array([0, 2 ** 40 + 3, 5, 2 ** 33, 1, 7], np.int64)   # deltas both ways, eight 5-bit groups
     assert np.array_equal(rle_counts(counts_string(counts)), counts)
+
+
+def test_batch_encoder_takes_strided_and_integer_masks():
+    masks = _cases()
+    strided = torch.from_numpy(masks).transpose(1, 2)            # a view, not contiguous
+    assert [r["counts"] for r in encode_batch(strided)] == _coco(np.ascontiguousarray(masks.transpose(0, 2, 1)))
+    as_int = torch.from_numpy(masks.astype(np.int64))             # 0/1 integers
+    assert [r["counts"] for r in encode_batch(as_int)] == _coco(masks)
