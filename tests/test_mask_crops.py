@@ -50,3 +50,24 @@ def test_decode_crop_is_the_tight_box_of_the_mask(h, w, k):
         np.testing.assert_array_equal(crop.mask, full[y0:y1, x0:x1])
         assert crop.mask.flags.c_contiguous and crop.mask.dtype == bool
         np.testing.assert_array_equal(crop.full(), full)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_decode_crop_of_ragged_masks_and_runs_that_touch_after_subsampling(k):
+    """Both ways of decoding agree with pycocotools: the numpy one (runs that subsampling makes touch in a
+    column become one) and, past masks._MANY_COUNTS characters of counts, pycocotools' own decode of the frame."""
+    from engine.data import masks
+
+    rng = np.random.default_rng(7)
+    m = np.zeros((90, 64), bool)
+    m[4:5, 3] = m[6:8, 3] = True                   # rows 4 and 6-7: at step 2 rows 2 and 3, one run
+    m[10:13, 5] = m[13:20, 6] = True               # a run that goes on across the column break
+    ragged = rng.random((720, 1280)) > 0.6         # tens of thousands of runs
+    assert len(encode(ragged)["counts"]) > masks._MANY_COUNTS
+    for mask in (m, ragged):
+        full = decode(encode(mask))[::k, ::k]
+        crop = decode_crop(encode(mask), k)
+        np.testing.assert_array_equal(crop.full(), full)
+        ys, xs = np.nonzero(full)
+        assert crop.box == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        assert crop.mask.flags.c_contiguous and crop.mask.dtype == bool
