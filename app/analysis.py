@@ -91,10 +91,8 @@ class Analysis(QObject):
 
     def set_docks(self, frame_video: QDockWidget, aggregation: QDockWidget) -> None:
         self.docks = {"frame_video": frame_video, "aggregation": aggregation}
-        # Shown (a tab brought to the front, or the dock opened): draw now. A dock opened from closed gets its
-        # place on screen only after this signal, so the on-screen check is skipped here.
-        frame_video.visibilityChanged.connect(lambda v: v and self.update_frame_video(showing=True))
-        aggregation.visibilityChanged.connect(lambda v: v and self.update_aggregation(showing=True))
+        frame_video.visibilityChanged.connect(lambda v: v and self.update_frame_video())
+        aggregation.visibilityChanged.connect(lambda v: v and self.update_aggregation())
 
     def _shown(self, name: str) -> bool:
         return on_screen(self.docks.get(name))
@@ -237,10 +235,10 @@ class Analysis(QObject):
             self.cache.lanes[tid] = review.frame_video_lanes(self.doc.prediction, tid)
         return self.cache.lanes[tid]
 
-    def update_frame_video(self, showing: bool = False) -> None:
-        """Redraw Frame vs video for the frame on screen, when its dock is on screen (or `showing`: just shown)."""
+    def update_frame_video(self) -> None:
+        """Redraw Frame vs video for the frame on screen, when its dock is on screen."""
         view = self.frame_video
-        if not (showing or self._shown("frame_video")):
+        if not self._shown("frame_video"):
             return
         pred, tid, frame = self.doc.prediction, self.view.selected, self.view.frame
         if pred is None or tid is None or not pred.frame_tracks:
@@ -274,10 +272,10 @@ class Analysis(QObject):
         view.set_current_frame(frame)
 
     # ------------------------------------------------------------ aggregation weights
-    def update_aggregation(self, showing: bool = False) -> None:
-        """Redraw the aggregation weights, when the dock is on screen (or `showing`: just shown)."""
+    def update_aggregation(self) -> None:
+        """Redraw the aggregation weights, when the dock is on screen."""
         view = self.aggregation
-        if not (showing or self._shown("aggregation")):
+        if not self._shown("aggregation"):
             return
         pred, tid, frame = self.doc.prediction, self.view.selected, self.view.frame
         if pred is None or not pred.windows or all(w.f2v_weights is None for w in pred.windows):

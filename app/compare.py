@@ -194,7 +194,7 @@ class Comparison(QObject):
             if self._bottom_before is None:
                 self._bottom_before = dock.height()
             w.resizeDocks([dock], [want], Qt.Orientation.Vertical)
-        self.update_panes(showing=True)   # a dock opened from closed is placed on screen only after this signal
+        self.update_panes()
         QTimer.singleShot(60, self.view_widget.fit_view)
 
     def _fill_height(self) -> int:
@@ -349,9 +349,9 @@ class Comparison(QObject):
         out.sort(key=lambda o: o.selected)
         return out
 
-    def update_panes(self, showing: bool = False) -> None:
-        """Draw the frame on screen in every pane, when the dock is on screen (or `showing`: just shown)."""
-        if not self.sources or self.dock is None or not (showing or on_screen(self.dock)):
+    def update_panes(self) -> None:
+        """Draw the frame on screen in every pane, when the dock is on screen."""
+        if not self.sources or not on_screen(self.dock):
             return
         frame = self.view.frame
         img = self.frame_image(frame) if self.doc.video is not None and frame >= 0 else None

@@ -3,11 +3,10 @@
 Inference encodes Q masks per frame at the video's size (16 queries at 720p: 15 M pixels a frame).
 pycocotools' encode holds the GIL for the whole batch (about 20 ms a frame here), and the engine runs in a
 thread of the window's process: the GUI thread, which needs the GIL for every paint, stalled that long. Here
-the pixel work (which rows and columns of each mask have any pixel: two torch reductions, which release
-the GIL and use the intra-op threads) finds each mask's box; what is left per mask is a
-few torch ops on the pixels of its box (a small object: thousands, not a frame's million) and numpy on its
-run boundaries. The strings are
-pycocotools' own, byte for byte (tests/test_mask_encode.py checks it).
+the pixel work is done by torch ops, which release the GIL: two reductions find which rows and columns of
+each mask have any pixel (its box), then a few ops run on the pixels of that box only (a small object:
+thousands, not a frame's million); numpy handles the run boundaries. The strings are pycocotools' own, byte
+for byte (tests/test_mask_encode.py checks it).
 """
 from __future__ import annotations
 
