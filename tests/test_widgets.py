@@ -122,6 +122,45 @@ def test_canvas_region_composite_matches_whole_frame_reference(qtbot):
     assert c.track_at(5, 5) == 1 and c.track_at(80, 50) == 4 and c.track_at(45, 30) in (-1, 2)
 
 
+def _outline_reference(idx: np.ndarray, overlays, selected: list[int]) -> np.ndarray:
+    """outline_code's rule written out in numpy: an edge is a masked pixel with a 4-neighbour of another
+    index; the selected masks' edges grow 2 px inwards (a 5x5 square)."""
+    import cv2
+
+    edge = np.zeros(idx.shape, bool)
+    edge[1:] |= idx[1:] != idx[:-1]
+    edge[:-1] |= idx[1:] != idx[:-1]
+    edge[:, 1:] |= idx[:, 1:] != idx[:, :-1]
+    edge[:, :-1] |= idx[:, 1:] != idx[:, :-1]
+    edge &= idx > 0
+    if selected:
+        in_sel = np.isin(idx, selected)
+        edge |= cv2.dilate((edge & in_sel).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & in_sel
+    return idx.astype(np.int64) + edge * (len(overlays) + 1)
+
+
+@pytest.mark.parametrize("n, selected", [(20, [20]), (20, []), (9, [3, 7]), (127, [127]), (200, [5])])
+def test_outline_code_matches_the_rule_on_both_paths(n, selected):
+    """Up to 127 overlays the codes are bytes made with OpenCV's morphology; beyond, uint16 from numpy: both
+    give the reference's codes, pixel for pixel, on a busy index image (touching masks, frame edges)."""
+    from widgets.video_canvas import mask_index, outline_code
+
+    rng = np.random.default_rng(n)
+    h, w = 90, 130
+    ovs = []
+    for k in range(n):
+        m = np.zeros((h, w), bool)
+        y, x = rng.integers(-5, h), rng.integers(-5, w)
+        m[max(0, y):y + rng.integers(3, 30), max(0, x):x + rng.integers(3, 30)] = True
+        ovs.append(MaskOverlay(k + 1, m, (10, 20, 30), selected=(k + 1) in selected))
+    index = mask_index(ovs, (h, w))
+    assert index.dtype == (np.uint8 if n <= 255 else np.uint16)
+    code = outline_code(index, ovs, True)
+    assert code.dtype == (np.uint8 if n <= 127 else np.uint16)
+    assert np.array_equal(code.astype(np.int64), _outline_reference(index, ovs, selected))
+    assert (code > n + 1).any() and (code == 0).any()
+
+
 def test_canvas_pixels_on_screen_are_blended(canvas, qtbot):
     img = canvas.grab().toImage()
     p = canvas.map_image_to_widget(30.5, 30.5)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from widgets.colors import BACKGROUND, MUTED, RGB
@@ -21,6 +22,38 @@ from widgets.mask_labels import Label, LabelLayer
 
 EMPTY_MESSAGE = "Open a video (Ctrl+O) or drop one here"
 _SELECTED_OUTLINE: RGB = (255, 255, 255)
+
+
+class NativeImageItem(pg.ImageItem):
+    """An ImageItem that can show (H, W, 4) uint8 pixels already in the layout of Qt's own 32-bit formats
+    (bytes B, G, R, A on a little-endian machine), given to `show_pixels` with their format.
+
+    pyqtgraph hands Qt 4-channel uint8 images as Format_RGBA8888, which the raster engine converts pixel by
+    pixel at every paint. A frame as Format_RGB32 and an overlay as Format_ARGB32_Premultiplied are what the
+    backing store holds, so they are blitted or blended directly: a 720p frame scaled into the main canvas paints
+    in 0.37 ms against 0.69 ms, a compare pane's frame in 0.04 against 0.15 ms. Anything else (a grey frame, a
+    float one) goes through `setImage` and pyqtgraph's own conversion as before.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(axisOrder="row-major")
+        self._native: QImage.Format | None = None
+
+    def show_pixels(self, pixels: np.ndarray, native: QImage.Format | None = None, **levels) -> None:
+        """Show `pixels`: with `native`, (H, W, 4) uint8, C-contiguous (kept by reference) as a QImage of that
+        format; without, anything pyqtgraph's setImage takes (`levels` are its keywords)."""
+        self._native = native
+        self.setImage(pixels, autoLevels=False, **({"levels": None} if native is not None else levels))
+
+    def render(self) -> None:
+        img = self.image
+        if self._native is None or img is None or img.ndim != 3 or img.shape[2] != 4 or img.dtype != np.uint8:
+            super().render()
+            return
+        h, w = img.shape[:2]
+        self.qimage = QImage(img.data, w, h, img.strides[0], self._native)
+        self._renderRequired = False
+        self._unrenderable = False
 
 
 @dataclass
@@ -97,11 +130,12 @@ def mask_boxes(overlays: list[MaskOverlay], shape: tuple[int, int]) -> list[Box 
 def mask_index(
     overlays: list[MaskOverlay], shape: tuple[int, int], boxes: list[Box | None] | None = None
 ) -> np.ndarray:
-    """uint16 (H, W): 0 where no mask, k+1 where overlays[k] is the topmost mask. Only each mask's box is
-    touched, so small objects in a big frame cost little."""
+    """(H, W): 0 where no mask, k+1 where overlays[k] is the topmost mask; uint8 up to 255 overlays (half the
+    memory traffic of everything computed from it), uint16 beyond. Only each mask's box is touched, so small
+    objects in a big frame cost little."""
     if boxes is None:
         boxes = mask_boxes(overlays, shape)
-    index = np.zeros(shape, np.uint16)
+    index = np.zeros(shape, np.uint8 if len(overlays) <= 255 else np.uint16)
     for k, (ov, box) in enumerate(zip(overlays, boxes, strict=True)):
         if box is None:
             continue
@@ -123,12 +157,32 @@ def union_box(boxes: list[Box | None], shape: tuple[int, int], margin: int = 1) 
     return slice(y0, y1), slice(x0, x1)
 
 
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_WIDEN = np.ones((5, 5), np.uint8)
+
+
 def outline_code(index: np.ndarray, overlays: list[MaskOverlay], show_outlines: bool) -> np.ndarray:
     """Look-up code per pixel: index (fill), index + K + 1 (outline of that mask). Outlines are where the
-    topmost mask changes between 4-neighbours; the selected track's outline is widened to 3 px inwards."""
+    topmost mask changes between 4-neighbours; the selected track's outline is widened to 3 px inwards.
+
+    Up to 127 overlays the codes fit a byte and OpenCV's vectorised morphology finds the edges: a pixel whose
+    4-neighbourhood (itself included) has a maximum other than its minimum has a neighbour of another value.
+    That is 0.6 ms for a 720p frame of 20 masks, against 1.1 ms for the same in numpy, which serves beyond."""
     k1 = len(overlays) + 1
     if not show_outlines or not overlays:
         return index
+    sel = [k + 1 for k, ov in enumerate(overlays) if ov.selected]
+    if index.dtype == np.uint8 and 2 * k1 <= 256:
+        edge = cv2.compare(cv2.dilate(index, _CROSS), cv2.erode(index, _CROSS), cv2.CMP_NE)   # 0 / 255
+        cv2.bitwise_and(edge, cv2.compare(index, 0, cv2.CMP_GT), dst=edge)
+        if sel:
+            in_sel = (cv2.compare(index, sel[0], cv2.CMP_EQ) if len(sel) == 1
+                      else np.isin(index, sel).view(np.uint8) * np.uint8(255))
+            grown = cv2.dilate(cv2.bitwise_and(edge, in_sel), _WIDEN)
+            cv2.bitwise_or(edge, cv2.bitwise_and(grown, in_sel), dst=edge)
+        code = index.copy()
+        cv2.add(index, k1, dst=code, mask=edge)
+        return code
     idx = index
     edge = np.zeros(idx.shape, bool)
     d = idx[1:] != idx[:-1]
@@ -138,12 +192,11 @@ def outline_code(index: np.ndarray, overlays: list[MaskOverlay], show_outlines: 
     edge[:, 1:] |= d
     edge[:, :-1] |= d
     edge &= idx > 0
-    sel = [k + 1 for k, ov in enumerate(overlays) if ov.selected]
     if sel:
         in_sel = np.isin(idx, sel) if len(sel) > 1 else idx == sel[0]
-        grown = cv2.dilate((edge & in_sel).view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
+        grown = cv2.dilate((edge & in_sel).view(np.uint8), _WIDEN).view(bool)
         edge |= grown & in_sel
-    return idx + edge.view(np.uint8).astype(np.uint16) * k1
+    return idx.astype(np.uint16) + edge.view(np.uint8).astype(np.uint16) * k1
 
 
 def overlay_lut(overlays: list[MaskOverlay], opacity: float) -> np.ndarray:
@@ -157,6 +210,13 @@ def overlay_lut(overlays: list[MaskOverlay], opacity: float) -> np.ndarray:
         lut[k + 1] = (*ov.color, round(a * 255))
         lut[k1 + k + 1] = (*(_SELECTED_OUTLINE if ov.selected else ov.color), 255)
     return lut
+
+
+def premultiplied_bgra(lut: np.ndarray) -> np.ndarray:
+    """An RGBA look-up table (overlay_lut's) as Qt's Format_ARGB32_Premultiplied pixels: bytes B, G, R, A with
+    the colours scaled by alpha, so the overlay is blended onto the frame without a conversion at paint."""
+    rgb = (lut[:, :3].astype(np.uint16) * lut[:, 3:4] + 127) // 255
+    return np.ascontiguousarray(np.concatenate([rgb[:, ::-1].astype(np.uint8), lut[:, 3:4]], axis=1))
 
 
 class VideoCanvas(QWidget):
@@ -195,8 +255,8 @@ class VideoCanvas(QWidget):
         self._graphics.ci.setContentsMargins(0, 0, 0, 0)
         self.view_box: pg.ViewBox = self._graphics.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.view_box.setDefaultPadding(0.01)
-        self.frame_item = pg.ImageItem(axisOrder="row-major")
-        self._overlay_item = pg.ImageItem(axisOrder="row-major")
+        self.frame_item = NativeImageItem()
+        self._overlay_item = NativeImageItem()
         self._overlay_item.setZValue(10)
         self.view_box.addItem(self.frame_item)
         self.view_box.addItem(self._overlay_item)
@@ -263,14 +323,12 @@ class VideoCanvas(QWidget):
         frame = np.ascontiguousarray(frame)
         new_shape = self._frame is None or self._frame.shape[:2] != frame.shape[:2]
         self._frame = frame
-        shown = frame
         if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3:
-            # Qt paints a 4-byte pixel format about twice as fast as packed RGB (which it converts at every
-            # paint: 1.15 against 0.5 ms for a 720p frame); the conversion here costs 0.07 ms once per frame.
-            shown = cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA)
-        self.frame_item.setImage(
-            shown, autoLevels=False, levels=None if frame.dtype == np.uint8 else (0, 255)
-        )
+            # As the backing store's own pixels (NativeImageItem): painting needs no conversion; this one costs
+            # 0.07 ms a 720p frame, once per frame.
+            self.frame_item.show_pixels(cv2.cvtColor(frame, cv2.COLOR_RGB2BGRA), QImage.Format.Format_RGB32)
+        else:
+            self.frame_item.show_pixels(frame, levels=None if frame.dtype == np.uint8 else (0, 255))
         self._message.hide()
         if new_shape:
             try:   # mask_boxes is the one check that masks fit the frame
@@ -395,11 +453,10 @@ class VideoCanvas(QWidget):
     def overlay_rgba(self) -> np.ndarray | None:
         """The composited RGBA overlay (H, W, 4) currently on screen (the frame's size; transparent outside
         the masks' box), or None when nothing is drawn."""
-        box = self._overlay_item.image
-        if box is None or self._frame is None or self._roi is None:
+        if self._overlay_item.image is None or self._frame is None or self._roi is None or self._code is None:
             return None
         out = np.zeros((*self._frame.shape[:2], 4), np.uint8)
-        out[self._roi] = box
+        out[self._roi] = np.take(overlay_lut(self._overlays, self._opacity), self._code, axis=0)
         return out
 
     def track_at(self, x: float, y: float) -> int:
@@ -438,13 +495,13 @@ class VideoCanvas(QWidget):
         if self._code is None or self._frame is None or not self._overlays:
             self._overlay_item.clear()
             return
-        lut = overlay_lut(self._overlays, self._opacity)
         # Only the box around the masks is an image: with a few small objects on a 720p frame that is a
         # fraction of the pixels to fill and to paint (the item is placed at the box in image coordinates).
         rows, cols = self._roi
-        rgba = np.take(lut.view(np.uint32).ravel(), self._code).view(np.uint8).reshape(*self._code.shape, 4)
-        self._overlay_item.setImage(rgba, autoLevels=False, levels=None)
-        self._overlay_item.setRect(QRectF(cols.start, rows.start, rgba.shape[1], rgba.shape[0]))
+        lut = premultiplied_bgra(overlay_lut(self._overlays, self._opacity)).view(np.uint32).ravel()
+        pixels = np.take(lut, self._code).view(np.uint8).reshape(*self._code.shape, 4)
+        self._overlay_item.show_pixels(pixels, QImage.Format.Format_ARGB32_Premultiplied)
+        self._overlay_item.setRect(QRectF(cols.start, rows.start, pixels.shape[1], pixels.shape[0]))
 
     def _place_labels(self) -> None:
         show = self._show_labels and self._overlays_visible and self._frame is not None
