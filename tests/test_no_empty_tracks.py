@@ -50,3 +50,16 @@ def test_real_run_has_no_empty_track():
     pred = infer(v.frames, model, infer_config_for(meta), internals=True)
     for t in pred.tracks + (pred.frame_tracks or []):
         assert max(masks.area(m) for m in t.masks) >= MIN_TRACK_AREA, t.id
+
+
+def test_any_pixels_finds_the_one_mask_with_a_pixel_wherever_it_is():
+    """The import's empty-track rule (engine.project.io): a track is kept when any mask has a pixel, however
+    late in the video that mask comes, and dropped when all are empty or missing."""
+    for where in (0, 7, 8, 29):
+        areas_px = [0] * 30
+        areas_px[where] = 1
+        rles = _rles(areas_px)
+        rles[3] = None
+        assert masks.any_pixels(rles)
+    assert not masks.any_pixels(_rles([0] * 30) + [None])
+    assert not masks.any_pixels([])

@@ -183,6 +183,14 @@ def areas(rles: list[RLE]) -> np.ndarray:
     return out
 
 
+def any_pixels(rles: list[RLE | None]) -> bool:
+    """Whether any of the masks (None: no mask) has a pixel. Looks at as few as it must, a few at a time: a
+    track's masks are nearly all non-empty, so importing a run no longer measures every mask of every track
+    (1,200 masks of 20 tracks took 2-3 ms of the GUI thread's import turn)."""
+    todo = [r for r in rles if r is not None]
+    return any(areas(todo[s:s + 8]).any() for s in range(0, len(todo), 8))
+
+
 def bbox(rle: RLE | None) -> list[float] | None:
     """[x, y, w, h] as in COCO; None for a missing mask."""
     if rle is None:

@@ -82,7 +82,7 @@ def import_prediction(doc: ProjectDocument, pred: VideoPrediction, run: str = ""
     tracks = [(t.id if t.id >= 1 else None,
                pred.categories[t.category_id - 1] if 1 <= t.category_id <= len(pred.categories)
                else f"class {t.category_id}", t.category_id, float(t.score), t.masks)
-              for t in pred.tracks if rle_ops.areas([m for m in t.masks if m is not None]).any()]
+              for t in pred.tracks if rle_ops.any_pixels(t.masks)]
     imported = _import_edit(doc, tracks, prov, "", path, free=set(removed))
     return Edit(f"model run {detail}", tuple(atoms) + imported.atoms)
 
