@@ -172,6 +172,24 @@ def test_canvas_pixels_on_screen_are_blended(canvas, qtbot):
     assert np.allclose([c.red(), c.green(), c.blue()], GREY, atol=2)
 
 
+def test_canvas_shows_the_frames_colours_on_screen(qtbot):
+    """Frames go to Qt in its own byte order (B, G, R, X): on screen every channel is where it belongs, for an
+    RGB frame and for a grey one (pyqtgraph's path)."""
+    c = _show(qtbot, VideoCanvas(), 400, 300)
+    frame = np.zeros((60, 90, 3), np.uint8)
+    frame[:, :30] = (220, 30, 10)
+    frame[:, 30:60] = (10, 200, 40)
+    frame[:, 60:] = (20, 50, 230)
+    c.set_frame(frame)
+    img = c.grab().toImage()
+    for x, rgb in ((15, (220, 30, 10)), (45, (10, 200, 40)), (75, (20, 50, 230))):
+        px = QColor(img.pixel(_pt(c.map_image_to_widget(x + 0.5, 30.5))))
+        assert np.allclose([px.red(), px.green(), px.blue()], rgb, atol=1), (x, px.getRgb())
+    c.set_frame(np.full((60, 90), 77, np.uint8))
+    px = QColor(c.grab().toImage().pixel(_pt(c.map_image_to_widget(45.5, 30.5))))
+    assert np.allclose([px.red(), px.green(), px.blue()], 77, atol=1)
+
+
 def test_canvas_draws_the_masks_box_where_the_masks_are(qtbot):
     """The overlay image covers only the box around the masks and is placed at it: on screen, a small mask
     far from the frame's corner is coloured exactly over its pixels, and nothing is drawn beside it."""
