@@ -172,9 +172,14 @@ def test_canvas_pixels_on_screen_are_blended(canvas, qtbot):
     assert np.allclose([c.red(), c.green(), c.blue()], GREY, atol=2)
 
 
-def test_canvas_shows_the_frames_colours_on_screen(qtbot):
-    """Frames go to Qt in its own byte order (B, G, R, X): on screen every channel is where it belongs, for an
-    RGB frame and for a grey one (pyqtgraph's path)."""
+@pytest.mark.parametrize("native", [True, False])
+def test_canvas_shows_the_frames_colours_on_screen(qtbot, monkeypatch, native):
+    """Frames and overlays go to Qt in its own byte order (B, G, R, X; premultiplied B, G, R, A), or, where
+    that is not the machine's (`native` False), through pyqtgraph as RGBA: on screen every channel is where it
+    belongs either way, for an RGB frame, a blended mask over it and a grey frame."""
+    import widgets.video_canvas as vc
+
+    monkeypatch.setattr(vc, "NATIVE_BGRA", native)
     c = _show(qtbot, VideoCanvas(), 400, 300)
     frame = np.zeros((60, 90, 3), np.uint8)
     frame[:, :30] = (220, 30, 10)
@@ -185,6 +190,13 @@ def test_canvas_shows_the_frames_colours_on_screen(qtbot):
     for x, rgb in ((15, (220, 30, 10)), (45, (10, 200, 40)), (75, (20, 50, 230))):
         px = QColor(img.pixel(_pt(c.map_image_to_widget(x + 0.5, 30.5))))
         assert np.allclose([px.red(), px.green(), px.blue()], rgb, atol=1), (x, px.getRgb())
+    c.set_opacity(0.5)
+    c.set_show_outlines(False)
+    c.set_overlays([MaskOverlay(1, _square(60, 90, 10, 50, 35, 55), (250, 250, 0))])
+    px = QColor(c.grab().toImage().pixel(_pt(c.map_image_to_widget(45.5, 30.5))))
+    want = [0.5 * a + 0.5 * b for a, b in zip((10, 200, 40), (250, 250, 0), strict=True)]
+    assert np.allclose([px.red(), px.green(), px.blue()], want, atol=3), px.getRgb()
+    c.set_overlays([])
     c.set_frame(np.full((60, 90), 77, np.uint8))
     px = QColor(c.grab().toImage().pixel(_pt(c.map_image_to_widget(45.5, 30.5))))
     assert np.allclose([px.red(), px.green(), px.blue()], 77, atol=1)

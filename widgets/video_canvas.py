@@ -8,6 +8,7 @@ changing the opacity only re-runs the look-up.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import cv2
@@ -22,6 +23,10 @@ from widgets.mask_labels import Label, LabelLayer
 
 EMPTY_MESSAGE = "Open a video (Ctrl+O) or drop one here"
 _SELECTED_OUTLINE: RGB = (255, 255, 255)
+
+
+# Qt's 32-bit formats are words: B, G, R, A bytes only where the machine is little-endian (x86, ARM as run).
+NATIVE_BGRA = sys.byteorder == "little"
 
 
 class NativeImageItem(pg.ImageItem):
@@ -323,7 +328,7 @@ class VideoCanvas(QWidget):
         frame = np.ascontiguousarray(frame)
         new_shape = self._frame is None or self._frame.shape[:2] != frame.shape[:2]
         self._frame = frame
-        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3:
+        if NATIVE_BGRA and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3:
             # As the backing store's own pixels (NativeImageItem): painting needs no conversion; this one costs
             # 0.07 ms a 720p frame, once per frame.
             self.frame_item.show_pixels(cv2.cvtColor(frame, cv2.COLOR_RGB2BGRA), QImage.Format.Format_RGB32)
@@ -498,9 +503,10 @@ class VideoCanvas(QWidget):
         # Only the box around the masks is an image: with a few small objects on a 720p frame that is a
         # fraction of the pixels to fill and to paint (the item is placed at the box in image coordinates).
         rows, cols = self._roi
-        lut = premultiplied_bgra(overlay_lut(self._overlays, self._opacity)).view(np.uint32).ravel()
-        pixels = np.take(lut, self._code).view(np.uint8).reshape(*self._code.shape, 4)
-        self._overlay_item.show_pixels(pixels, QImage.Format.Format_ARGB32_Premultiplied)
+        lut = overlay_lut(self._overlays, self._opacity)
+        lut = premultiplied_bgra(lut) if NATIVE_BGRA else lut   # else straight RGBA, through pyqtgraph
+        pixels = np.take(lut.view(np.uint32).ravel(), self._code).view(np.uint8).reshape(*self._code.shape, 4)
+        self._overlay_item.show_pixels(pixels, QImage.Format.Format_ARGB32_Premultiplied if NATIVE_BGRA else None)
         self._overlay_item.setRect(QRectF(cols.start, rows.start, pixels.shape[1], pixels.shape[0]))
 
     def _place_labels(self) -> None:
