@@ -34,17 +34,21 @@ def test_finetune_button_progress_cancel_and_result(qtbot, tmp_path, synth):
 
     from app.finetune import FineTuneDialog
 
-    def fill_and_start():  # the plan dialog: defaults filled in; the user sets 50 iterations and presses Start
+    # The user sets many iterations and cancels at the first progress: with 50 the child once finished all of
+    # them (and its evaluation) before the cancel reached it, on a fast spell of the CI machine.
+    iters = 5000
+
+    def fill_and_start():  # the plan dialog: defaults filled in; the user sets the iterations and presses Start
         dlg = QApplication.activeModalWidget()
         assert isinstance(dlg, FineTuneDialog) and dlg.init.text() == str(BUNDLED) and dlg.holdout.value() == 0.2
-        dlg.iters.setValue(50)
+        dlg.iters.setValue(iters)
         dlg.accept()
 
     QTimer.singleShot(200, fill_and_start)
     w.act["finetune"].trigger()  # Engine › Fine-tune on this project…
     assert ft.running() and w.dock_training.isVisible()
     qtbot.waitUntil(lambda: bool(view.loss_points().get("loss")), timeout=180_000)  # progress arrives
-    assert view.bar.maximum() == 50 and view.bar.value() >= 1 and "iteration" in view.detail.text()
+    assert view.bar.maximum() == iters and view.bar.value() >= 1 and "iteration" in view.detail.text()
     with qtbot.waitSignal(ft.ended, timeout=120_000) as ended:
         ft.cancel()
     assert ended.args[0] == "cancelled" and ft.proc is None
