@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,9 +143,19 @@ def _precheck(args: argparse.Namespace) -> None:
             raise InputError(init, "--init: no such checkpoint")
 
 
+def interruptible() -> None:
+    """Make SIGINT raise KeyboardInterrupt in this process, whatever it inherited. Python leaves SIGINT ignored
+    when the parent ignored it (a background job of a non-interactive shell, and everything started from it),
+    and then the window's Cancel of a fine-tuning run, which stops `main.py finetune` with SIGINT as Ctrl+C
+    would, went unheard: the run trained on to its end. Main thread only (signal handlers live there)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_cli(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    interruptible()
     try:
         _precheck(args)
         return COMMANDS[args.command][2](args)

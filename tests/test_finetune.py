@@ -207,3 +207,38 @@ def test_relative_paths_work_from_any_folder(tmp_path, monkeypatch):
     assert run_cli(["finetune", p.name, "--iters", "1", "--out", "run", "--json", "m.json",
                     *sum((["--set", f"{k}={v}"] for k, v in FAST.items()), [])]) == 0
     assert (tmp_path / "m.json").is_file() and (tmp_path / "run" / "train").is_dir()
+
+
+def test_finetune_command_stops_on_sigint_even_when_started_with_it_ignored(tmp_path):
+    """The window's Cancel stops `main.py finetune` with SIGINT. A process started with SIGINT ignored (a
+    background job of a non-interactive shell, as CI ran the suite once) keeps it ignored under Python unless
+    the command resets it: then the cancel went unheard and the run trained on to its end. Here the command
+    starts that way; SIGINT at its first training step must end it, with its checkpoint kept."""
+    import os
+    import signal
+    import time
+
+    if os.name != "posix":
+        pytest.skip("SIGINT to another process is POSIX")
+    p = make_project(tmp_path, "one", seed=3)
+    out = tmp_path / "out"
+    sets = [a for k, v in FAST.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    cmd = [sys.executable, str(ROOT / "main.py"), "finetune", str(p), "--iters", "2000", "--out", str(out), *sets]
+    child = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and child.poll() is None:
+            events = list(out.rglob("events.jsonl"))
+            if events and '"type": "train"' in events[0].read_text():
+                break
+            time.sleep(0.2)
+        assert child.poll() is None, child.communicate()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130, err
+    assert "cancelled at step" in err and "last checkpoint kept" in err, err
