@@ -140,9 +140,9 @@ def _outline_reference(idx: np.ndarray, overlays, selected: list[int]) -> np.nda
 
 
 @pytest.mark.parametrize("n, selected", [(20, [20]), (20, []), (9, [3, 7]), (127, [127]), (200, [5])])
-def test_outline_code_matches_the_rule_on_both_paths(n, selected):
-    """Up to 127 overlays the codes are bytes made with OpenCV's morphology; beyond, uint16 from numpy: both
-    give the reference's codes, pixel for pixel, on a busy index image (touching masks, frame edges)."""
+def test_outline_code_matches_the_rule_in_bytes_and_in_uint16(n, selected):
+    """Up to 127 overlays the codes are bytes; beyond, uint16: both give the reference's codes, pixel for
+    pixel, on a busy index image (touching masks, frame edges)."""
     from widgets.video_canvas import mask_index, outline_code
 
     rng = np.random.default_rng(n)
